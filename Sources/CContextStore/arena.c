@@ -1,0 +1,188 @@
+/*
+ * Allocator backends.
+ *
+ * The arena backend keeps one pool per 16-byte size class. A pool hands out
+ * objects from a free list of returned objects first, then by bumping through
+ * its newest 64 KiB chunk. Chunks go back to the system only when the store
+ * is destroyed, so freed objects are reused and a steady workload reaches a
+ * fixed footprint. A pool is guarded by its own spin lock, which also guards
+ * its live counters, so statistics cost no extra atomic operation.
+ *
+ * The malloc backend calls malloc/free per object; the jemalloc backend calls
+ * mallocx/sdallocx on an arena of its own (created with "arenas.create",
+ * destroyed with the store). Both keep relaxed atomic counters.
+ *
+ * The benchmarks (issue 4) compare the three; the default stays the arena
+ * until they show otherwise.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CTXS_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#include <stdio.h>
+/* No thread cache: a thread cache may still hold objects of the arena when
+ * the store destroys it, and "arena.<i>.destroy" requires it to hold none. */
+#define CTXS_JE_FLAGS(a) (MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE)
+#endif
+
+#ifndef CTXS_DEFAULT_BACKEND
+#define CTXS_DEFAULT_BACKEND CTXS_BACKEND_ARENA
+#endif
+
+int ctxs_have_jemalloc(void) {
+#ifdef CTXS_WITH_JEMALLOC
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static inline size_t pool_index(size_t size) { return (size - 1) / CTXS_ARENA_GRAIN; }
+
+int ctxs_arena_init(ctxs_arena *arena, ctxs_backend backend) {
+    memset(arena, 0, sizeof *arena);
+    if (backend == CTXS_BACKEND_DEFAULT) backend = CTXS_DEFAULT_BACKEND;
+    switch (backend) {
+    case CTXS_BACKEND_ARENA:
+    case CTXS_BACKEND_MALLOC:
+        break;
+    case CTXS_BACKEND_JEMALLOC: {
+#ifdef CTXS_WITH_JEMALLOC
+        unsigned index = 0;
+        size_t length = sizeof index;
+        if (mallctl("arenas.create", &index, &length, NULL, 0) != 0) return CTXS_ENOMEM;
+        arena->jemalloc_arena = index;
+        break;
+#else
+        return CTXS_EINVAL;
+#endif
+    }
+    default:
+        return CTXS_EINVAL;
+    }
+    arena->backend = backend;
+    return CTXS_OK;
+}
+
+void ctxs_arena_destroy(ctxs_arena *arena) {
+    switch (arena->backend) {
+    case CTXS_BACKEND_ARENA:
+        for (size_t i = 0; i < CTXS_ARENA_CLASSES; i++) {
+            void *chunk = arena->pools[i].chunks;
+            while (chunk != NULL) {
+                void *next = *(void **)chunk;
+                free(chunk);
+                chunk = next;
+            }
+        }
+        break;
+    case CTXS_BACKEND_JEMALLOC: {
+#ifdef CTXS_WITH_JEMALLOC
+        char name[64];
+        snprintf(name, sizeof name, "arena.%u.destroy", arena->jemalloc_arena);
+        (void)mallctl(name, NULL, NULL, NULL, 0);
+#endif
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Carves a new chunk for `pool`; called with the pool locked. The first
+ * object-sized cell of each chunk is its list link, so alignment holds. */
+static bool pool_grow(ctxs_pool *pool, size_t object_size) {
+    char *chunk = malloc(CTXS_ARENA_CHUNK);
+    if (chunk == NULL) return false;
+    *(void **)chunk = pool->chunks;
+    pool->chunks = chunk;
+    pool->reserved += CTXS_ARENA_CHUNK;
+    pool->bump = chunk + object_size;
+    pool->end = chunk + CTXS_ARENA_CHUNK;
+    return true;
+}
+
+void *ctxs_arena_alloc(ctxs_arena *arena, size_t size, ctxs_kind kind) {
+    if (arena->backend == CTXS_BACKEND_ARENA && size <= CTXS_ARENA_MAX) {
+        size_t index = pool_index(size);
+        size_t object_size = (index + 1) * CTXS_ARENA_GRAIN;
+        ctxs_pool *pool = &arena->pools[index];
+        void *object;
+        ctxs_lock_acquire(&pool->lock);
+        if (pool->free_list != NULL) {
+            object = pool->free_list;
+            pool->free_list = *(void **)object;
+        } else {
+            if ((size_t)(pool->end - pool->bump) < object_size && !pool_grow(pool, object_size)) {
+                ctxs_lock_release(&pool->lock);
+                return NULL;
+            }
+            object = pool->bump;
+            pool->bump += object_size;
+        }
+        pool->live[kind]++;
+        ctxs_lock_release(&pool->lock);
+        return object;
+    }
+    void *object;
+#ifdef CTXS_WITH_JEMALLOC
+    if (arena->backend == CTXS_BACKEND_JEMALLOC) {
+        object = mallocx(size, CTXS_JE_FLAGS(arena->jemalloc_arena));
+    } else
+#endif
+    {
+        object = malloc(size);
+    }
+    if (object == NULL) return NULL;
+    atomic_fetch_add_explicit(&arena->live[kind], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&arena->bytes, size, memory_order_relaxed);
+    return object;
+}
+
+void ctxs_arena_free(ctxs_arena *arena, void *ptr, size_t size, ctxs_kind kind) {
+    if (arena->backend == CTXS_BACKEND_ARENA && size <= CTXS_ARENA_MAX) {
+        ctxs_pool *pool = &arena->pools[pool_index(size)];
+        ctxs_lock_acquire(&pool->lock);
+        *(void **)ptr = pool->free_list;
+        pool->free_list = ptr;
+        pool->live[kind]--;
+        ctxs_lock_release(&pool->lock);
+        return;
+    }
+#ifdef CTXS_WITH_JEMALLOC
+    if (arena->backend == CTXS_BACKEND_JEMALLOC) {
+        sdallocx(ptr, size, CTXS_JE_FLAGS(arena->jemalloc_arena));
+    } else
+#endif
+    {
+        free(ptr);
+    }
+    atomic_fetch_sub_explicit(&arena->live[kind], 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&arena->bytes, size, memory_order_relaxed);
+}
+
+void ctxs_arena_statistics(ctxs_arena *arena, size_t live[CTXS_KIND_COUNT], size_t *in_use,
+                           size_t *reserved) {
+    size_t bytes = atomic_load_explicit(&arena->bytes, memory_order_relaxed);
+    for (size_t k = 0; k < CTXS_KIND_COUNT; k++) {
+        live[k] += atomic_load_explicit(&arena->live[k], memory_order_relaxed);
+    }
+    *in_use = bytes;
+    *reserved = bytes;
+    if (arena->backend != CTXS_BACKEND_ARENA) return;
+    for (size_t i = 0; i < CTXS_ARENA_CLASSES; i++) {
+        ctxs_pool *pool = &arena->pools[i];
+        ctxs_lock_acquire(&pool->lock);
+        size_t objects = 0;
+        for (size_t k = 0; k < CTXS_KIND_COUNT; k++) {
+            live[k] += pool->live[k];
+            objects += pool->live[k];
+        }
+        *in_use += objects * (i + 1) * CTXS_ARENA_GRAIN;
+        *reserved += pool->reserved;
+        ctxs_lock_release(&pool->lock);
+    }
+}

@@ -1,0 +1,516 @@
+/*
+ * hamt.c: the persistent map at the heart of ContextStore.
+ *
+ * The idea
+ * --------
+ * A context is a small map from interned key ids to values, forked for every
+ * child scope and written a few times per request. It is a persistent hash
+ * array mapped trie (a HAMT, in the CHAMP layout of Steindorfer and Vinju,
+ * OOPSLA 2015): every write copies the path from the root to one key and
+ * shares everything else, so a fork is one refcount increment and a write
+ * costs O(depth) node copies, depth <= 13.
+ *
+ * Hashing
+ * -------
+ * Key ids are not hashed here. ctxs_intern hands out ids that are already a
+ * bijective 64-bit mix of a counter, so their bits are well spread; distinct
+ * keys have distinct 64-bit "hashes", and the trie needs no collision nodes.
+ * A C caller choosing its own ids gets a correct map in any case: two
+ * distinct keys always differ in some bit, so they part by level 12 at worst.
+ * Level L uses bits [5L, 5L + 5) of the key; level 12 uses bits 60..63.
+ *
+ * Layout
+ * ------
+ *     ctxs_map (the root object: refs, store, count)
+ *        |
+ *        v
+ *     ctxs_node  datamap=0b...1001  nodemap=0b...0100
+ *        slots: [ leaf(frag 0) | leaf(frag 3) | child(frag 2) ]
+ *                 \______ leaves ______/        \_ children _/
+ *                                                 |
+ *                                                 v
+ *                                              ctxs_node ...
+ *
+ * A node's slots hold popcount(datamap) leaves, then popcount(nodemap)
+ * children, each group in fragment order. Bit i of datamap says fragment i
+ * is an inline entry; bit i of nodemap says it is a subtree; never both.
+ *
+ * Entries are leaves: a small refcounted {key, value} shared by every node
+ * that holds it. Copying a node therefore increments leaf counters and
+ * never calls the owner's retain callback; the value is retained once when
+ * its leaf is made and released once when the leaf dies, that is when the
+ * last map holding the entry is freed.
+ *
+ * Invariants (checked by ctxs_map_check)
+ * --------------------------------------
+ *  I1. datamap & nodemap == 0; a node's size is 16 + 8 * popcount(both).
+ *  I2. A leaf at level L in fragment f, below the path p, has key bits
+ *      [0, 5L) == p and bits [5L, 5L + 5) == f.
+ *  I3. Canonical form: a non-root node holds at least two leaves or at least
+ *      one child (a lone leaf is always inlined into its parent). The root of
+ *      an empty map is NULL. Hence equal contents give equal trees, and an
+ *      emptied map holds no node at all.
+ *  I4. map->count is the number of leaves reachable from map->root.
+ *  I5. Nodes, leaves and maps are immutable once published; only their
+ *      refcounts change (C11 atomics, so any thread may release).
+ *
+ * Operations and their transitions
+ * --------------------------------
+ *  find     walk the fragments; at most one key comparison.
+ *  assoc    plan the path, allocate every object it needs, then build:
+ *           - replace-leaf       same key, new value: copy with one slot swapped
+ *           - insert-leaf        empty fragment: copy with one more leaf
+ *           - migrate-leaf-to-node  fragment holds another key: the two
+ *             leaves move into a new subtree (a chain of one-child nodes
+ *             while their fragments agree, ending in a two-leaf node)
+ *           - replace-child      every level above: copy with one child swapped
+ *  without  plan, allocate, build:
+ *           - remove-leaf        copy with one leaf fewer
+ *           - collapse           a non-root node left with one lone leaf and
+ *             nothing else disappears; the leaf is carried up and inlined by
+ *             migrate-node-to-leaf at the first level that holds anything
+ *             else (or at the root)
+ *  fork     retain the map.
+ *
+ * Errors
+ * ------
+ * assoc and without first walk the trie to learn exactly which objects the
+ * result needs, allocate all of them, and only then build. An allocation
+ * failure therefore frees the fresh objects and returns CTXS_ENOMEM before
+ * anything has been retained or published: the old map is untouched.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#define CTXS_BITS 5u
+#define CTXS_FANOUT 32u
+#define CTXS_MAX_LEVELS 13 /* levels 0..12: ceil(64 / 5) */
+
+static inline uint32_t fragment_bit(uint64_t key, unsigned shift) {
+    return UINT32_C(1) << ((key >> shift) & (CTXS_FANOUT - 1));
+}
+
+static inline unsigned popcount32(uint32_t x) { return (unsigned)__builtin_popcount(x); }
+
+/* Index of `bit` among the set bits of `map` below it. */
+static inline unsigned bit_index(uint32_t map, uint32_t bit) { return popcount32(map & (bit - 1)); }
+
+static inline size_t node_bytes(unsigned slots) { return sizeof(ctxs_node) + slots * sizeof(void *); }
+
+static inline unsigned node_leaves(const ctxs_node *n) { return popcount32(n->datamap); }
+static inline unsigned node_children(const ctxs_node *n) { return popcount32(n->nodemap); }
+static inline unsigned node_slots(const ctxs_node *n) { return popcount32(n->datamap | n->nodemap); }
+
+
+/* ----------------------------------------------------------- refcounts */
+
+static inline void leaf_retain(ctxs_leaf *leaf) {
+    atomic_fetch_add_explicit(&leaf->refs, 1, memory_order_relaxed);
+}
+
+static inline void node_retain(ctxs_node *node) {
+    atomic_fetch_add_explicit(&node->refs, 1, memory_order_relaxed);
+}
+
+static void leaf_release(ctxs_store *store, ctxs_leaf *leaf) {
+    if (atomic_fetch_sub_explicit(&leaf->refs, 1, memory_order_acq_rel) != 1) return;
+    void *value = leaf->value;
+    ctxs_free(store, leaf, sizeof *leaf, value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
+    ctxs_value_release(store, value);
+}
+
+/* Recursion depth is bounded by CTXS_MAX_LEVELS. */
+static void node_release(ctxs_store *store, ctxs_node *node) {
+    if (atomic_fetch_sub_explicit(&node->refs, 1, memory_order_acq_rel) != 1) return;
+    unsigned leaves = node_leaves(node), slots = node_slots(node);
+    for (unsigned i = 0; i < leaves; i++) leaf_release(store, node->slots[i]);
+    for (unsigned i = leaves; i < slots; i++) node_release(store, node->slots[i]);
+    ctxs_free(store, node, node_bytes(slots), CTXS_KIND_NODE);
+}
+
+/* Retains every slot of `src` except index `skip` (pass UINT32_MAX for none),
+ * on behalf of a copy that will hold them. */
+static void retain_slots_except(const ctxs_node *src, unsigned skip) {
+    unsigned leaves = node_leaves(src), slots = node_slots(src);
+    for (unsigned i = 0; i < slots; i++) {
+        if (i == skip) continue;
+        if (i < leaves) {
+            leaf_retain(src->slots[i]);
+        } else {
+            node_retain(src->slots[i]);
+        }
+    }
+}
+
+/* --------------------------------------------------------------- maps */
+
+ctxs_map *ctxs_map_new(ctxs_store *store) { return ctxs_map_fork(store->empty); }
+
+ctxs_map *ctxs_map_fork(ctxs_map *map) {
+    atomic_fetch_add_explicit(&map->refs, 1, memory_order_relaxed);
+    return map;
+}
+
+void ctxs_map_release(ctxs_map *map) {
+    if (map == NULL) return;
+    if (atomic_fetch_sub_explicit(&map->refs, 1, memory_order_acq_rel) != 1) return;
+    ctxs_store *store = map->store;
+    if (map->immortal) {
+        /* Only the store drops the last reference to its empty map. */
+        atomic_store_explicit(&map->refs, 1, memory_order_relaxed);
+        return;
+    }
+    ctxs_node *root = map->root;
+    ctxs_free(store, map, sizeof *map, CTXS_KIND_ROOT);
+    if (root != NULL) node_release(store, root);
+}
+
+ctxs_store *ctxs_map_store(const ctxs_map *map) { return map->store; }
+
+size_t ctxs_map_count(const ctxs_map *map) { return map->count; }
+
+const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key) {
+    const ctxs_node *node = map->root;
+    unsigned shift = 0;
+    while (node != NULL) {
+        uint32_t bit = fragment_bit(key, shift);
+        if (node->datamap & bit) {
+            const ctxs_leaf *leaf = node->slots[bit_index(node->datamap, bit)];
+            return leaf->key == key ? leaf : NULL;
+        }
+        if (!(node->nodemap & bit)) return NULL;
+        node = node->slots[node_leaves(node) + bit_index(node->nodemap, bit)];
+        shift += CTXS_BITS;
+    }
+    return NULL;
+}
+
+int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value) {
+    const ctxs_leaf *leaf = ctxs_map_find_leaf(map, key);
+    if (leaf == NULL || leaf->value == NULL) return 0;
+    if (value != NULL) *value = leaf->value;
+    return 1;
+}
+
+/* ---------------------------------------------------------- the plan */
+
+/* Up to 13 path copies, 12 chain nodes of a migration, a leaf and a map. */
+#define CTXS_PLAN_MAX 28
+
+/* Objects allocated up front for one operation. */
+typedef struct plan {
+    ctxs_store *store;
+    unsigned count;
+    unsigned used;
+    void *objects[CTXS_PLAN_MAX];
+    size_t sizes[CTXS_PLAN_MAX];
+    ctxs_kind kinds[CTXS_PLAN_MAX];
+} plan;
+
+static inline void plan_need(plan *p, size_t size, ctxs_kind kind) {
+    p->sizes[p->count] = size;
+    p->kinds[p->count] = kind;
+    p->count++;
+}
+
+/* Allocates everything planned; on failure frees what it got. */
+static int plan_allocate(plan *p) {
+    for (unsigned i = 0; i < p->count; i++) {
+        p->objects[i] = ctxs_alloc(p->store, p->sizes[i], p->kinds[i]);
+        if (p->objects[i] == NULL) {
+            while (i-- > 0) ctxs_free(p->store, p->objects[i], p->sizes[i], p->kinds[i]);
+            return CTXS_ENOMEM;
+        }
+    }
+    return CTXS_OK;
+}
+
+/* Hands out the planned objects in the order they were planned. */
+static inline void *plan_take(plan *p) { return p->objects[p->used++]; }
+
+static ctxs_node *plan_node(plan *p, uint32_t datamap, uint32_t nodemap) {
+    ctxs_node *node = plan_take(p);
+    atomic_init(&node->refs, 1);
+    node->datamap = datamap;
+    node->nodemap = nodemap;
+    node->unused = 0;
+    return node;
+}
+
+static ctxs_map *plan_map(plan *p, ctxs_store *store, ctxs_node *root, size_t count) {
+    ctxs_map *map = plan_take(p);
+    atomic_init(&map->refs, 1);
+    map->immortal = 0;
+    map->store = store;
+    map->root = root;
+    map->count = count;
+    return map;
+}
+
+/* ------------------------------------------------------ transitions */
+
+/* copy-and-set-slot: a copy of src with slot i replaced by `object` (which
+ * the copy takes over); every other slot is retained. */
+static ctxs_node *copy_set_slot(plan *p, const ctxs_node *src, unsigned i, void *object) {
+    ctxs_node *dst = plan_node(p, src->datamap, src->nodemap);
+    unsigned slots = node_slots(src);
+    memcpy(dst->slots, src->slots, slots * sizeof(void *));
+    retain_slots_except(src, i);
+    dst->slots[i] = object;
+    return dst;
+}
+
+/* copy-and-insert-leaf: fragment `bit` was empty in src. */
+static ctxs_node *copy_insert_leaf(plan *p, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
+    ctxs_node *dst = plan_node(p, src->datamap | bit, src->nodemap);
+    unsigned at = bit_index(src->datamap, bit), slots = node_slots(src);
+    memcpy(dst->slots, src->slots, at * sizeof(void *));
+    dst->slots[at] = leaf;
+    memcpy(dst->slots + at + 1, src->slots + at, (slots - at) * sizeof(void *));
+    retain_slots_except(src, UINT32_MAX);
+    return dst;
+}
+
+/* copy-and-migrate-leaf-to-node: the leaf of fragment `bit` leaves the data
+ * group and `child` (already holding the leaf) joins the child group. */
+static ctxs_node *copy_leaf_to_node(plan *p, const ctxs_node *src, uint32_t bit, ctxs_node *child) {
+    ctxs_node *dst = plan_node(p, src->datamap & ~bit, src->nodemap | bit);
+    unsigned from = bit_index(src->datamap, bit);
+    unsigned leaves = node_leaves(src), slots = node_slots(src);
+    unsigned to = leaves - 1 + bit_index(src->nodemap, bit); /* index in dst */
+    void **d = dst->slots;
+    const void *const *s = (const void *const *)src->slots;
+    unsigned j = 0;
+    for (unsigned i = 0; i < slots; i++) {
+        if (i == from) continue;
+        if (j == to) d[j++] = child;
+        d[j++] = (void *)s[i];
+    }
+    if (j == to) d[j++] = child;
+    retain_slots_except(src, from);
+    return dst;
+}
+
+/* copy-and-migrate-node-to-leaf: the child of fragment `bit` is replaced by
+ * `leaf`, inlined into the data group. */
+static ctxs_node *copy_node_to_leaf(plan *p, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
+    ctxs_node *dst = plan_node(p, src->datamap | bit, src->nodemap & ~bit);
+    unsigned leaves = node_leaves(src), slots = node_slots(src);
+    unsigned from = leaves + bit_index(src->nodemap, bit);
+    unsigned to = bit_index(src->datamap, bit);
+    void **d = dst->slots;
+    const void *const *s = (const void *const *)src->slots;
+    unsigned j = 0;
+    for (unsigned i = 0; i < slots; i++) {
+        if (i == from) continue;
+        if (j == to) d[j++] = leaf;
+        d[j++] = (void *)s[i];
+    }
+    if (j == to) d[j++] = leaf;
+    retain_slots_except(src, from);
+    return dst;
+}
+
+/* copy-and-remove-leaf. */
+static ctxs_node *copy_remove_leaf(plan *p, const ctxs_node *src, uint32_t bit) {
+    ctxs_node *dst = plan_node(p, src->datamap & ~bit, src->nodemap);
+    unsigned at = bit_index(src->datamap, bit), slots = node_slots(src);
+    memcpy(dst->slots, src->slots, at * sizeof(void *));
+    memcpy(dst->slots + at, src->slots + at + 1, (slots - at - 1) * sizeof(void *));
+    retain_slots_except(src, at);
+    return dst;
+}
+
+/* ---------------------------------------------------------------- assoc */
+
+typedef enum assoc_case { ASSOC_EMPTY, ASSOC_SAME, ASSOC_REPLACE, ASSOC_INSERT, ASSOC_MIGRATE } assoc_case;
+
+int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
+    ctxs_store *store = map->store;
+    const ctxs_node *path[CTXS_MAX_LEVELS];
+    unsigned depth = 0, shift = 0;
+    const ctxs_node *node = map->root;
+    const ctxs_leaf *other = NULL; /* the leaf a migration moves down */
+    unsigned chain = 0;            /* one-child nodes a migration needs */
+    assoc_case kind;
+
+    /* Walk: find where the key goes. */
+    if (node == NULL) {
+        kind = ASSOC_EMPTY;
+    } else {
+        for (;;) {
+            path[depth] = node;
+            uint32_t bit = fragment_bit(key, shift);
+            if (node->datamap & bit) {
+                other = node->slots[bit_index(node->datamap, bit)];
+                if (other->key == key) {
+                    kind = other->value == value ? ASSOC_SAME : ASSOC_REPLACE;
+                } else {
+                    kind = ASSOC_MIGRATE;
+                    unsigned s = shift + CTXS_BITS;
+                    while (((other->key ^ key) >> s & (CTXS_FANOUT - 1)) == 0) {
+                        chain++;
+                        s += CTXS_BITS;
+                    }
+                }
+                break;
+            }
+            if (!(node->nodemap & bit)) {
+                kind = ASSOC_INSERT;
+                break;
+            }
+            node = node->slots[node_leaves(node) + bit_index(node->nodemap, bit)];
+            depth++;
+            shift += CTXS_BITS;
+        }
+    }
+    if (kind == ASSOC_SAME) {
+        *out = ctxs_map_fork(map);
+        return CTXS_OK;
+    }
+
+    /* Plan: list every object the new map needs, bottom-up, then allocate. */
+    plan p = {.store = store};
+    plan_need(&p, sizeof(ctxs_leaf), value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
+    if (kind == ASSOC_EMPTY) {
+        plan_need(&p, node_bytes(1), CTXS_KIND_NODE);
+    } else {
+        if (kind == ASSOC_MIGRATE) {
+            plan_need(&p, node_bytes(2), CTXS_KIND_NODE);
+            for (unsigned i = 0; i < chain; i++) plan_need(&p, node_bytes(1), CTXS_KIND_NODE);
+        }
+        for (unsigned level = depth + 1; level-- > 0;) {
+            unsigned slots = node_slots(path[level]);
+            if (level == depth && kind == ASSOC_INSERT) slots++;
+            plan_need(&p, node_bytes(slots), CTXS_KIND_NODE);
+        }
+    }
+    plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    if (plan_allocate(&p) != CTXS_OK) return CTXS_ENOMEM;
+
+    /* Build: nothing below can fail. */
+    ctxs_leaf *leaf = plan_take(&p);
+    atomic_init(&leaf->refs, 1);
+    leaf->unused = 0;
+    leaf->key = key;
+    leaf->value = value;
+    ctxs_value_retain(store, value);
+
+    ctxs_node *built;
+    size_t count = map->count + (kind == ASSOC_REPLACE ? 0 : 1);
+    if (kind == ASSOC_EMPTY) {
+        built = plan_node(&p, fragment_bit(key, 0), 0);
+        built->slots[0] = leaf;
+    } else {
+        unsigned bottom_shift = depth * CTXS_BITS;
+        const ctxs_node *at = path[depth];
+        uint32_t bit = fragment_bit(key, bottom_shift);
+        if (kind == ASSOC_MIGRATE) {
+            /* The deepest new node holds both leaves; one-child nodes above. */
+            unsigned s = bottom_shift + CTXS_BITS * (chain + 1);
+            uint32_t bit_new = fragment_bit(key, s), bit_old = fragment_bit(other->key, s);
+            ctxs_node *sub = plan_node(&p, bit_new | bit_old, 0);
+            bool new_first = bit_new < bit_old;
+            sub->slots[new_first ? 0 : 1] = leaf;
+            sub->slots[new_first ? 1 : 0] = (void *)other;
+            leaf_retain((ctxs_leaf *)other);
+            for (unsigned i = 0; i < chain; i++) {
+                s -= CTXS_BITS;
+                ctxs_node *up = plan_node(&p, 0, fragment_bit(key, s));
+                up->slots[0] = sub;
+                sub = up;
+            }
+            built = copy_leaf_to_node(&p, at, bit, sub);
+        } else if (kind == ASSOC_REPLACE) {
+            built = copy_set_slot(&p, at, bit_index(at->datamap, bit), leaf);
+        } else {
+            built = copy_insert_leaf(&p, at, bit, leaf);
+        }
+        for (unsigned level = depth; level-- > 0;) {
+            const ctxs_node *parent = path[level];
+            uint32_t pbit = fragment_bit(key, level * CTXS_BITS);
+            unsigned i = node_leaves(parent) + bit_index(parent->nodemap, pbit);
+            built = copy_set_slot(&p, parent, i, built);
+        }
+    }
+    *out = plan_map(&p, store, built, count);
+    return CTXS_OK;
+}
+
+int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
+    if (value == NULL) return CTXS_EINVAL;
+    return ctxs_map_assoc_any(map, key, value, out);
+}
+
+/* -------------------------------------------------------------- without */
+
+int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
+    ctxs_store *store = map->store;
+    const ctxs_node *path[CTXS_MAX_LEVELS];
+    unsigned depth = 0, shift = 0;
+    const ctxs_node *node = map->root;
+
+    /* Walk to the leaf. */
+    for (;;) {
+        if (node == NULL) goto absent;
+        path[depth] = node;
+        uint32_t bit = fragment_bit(key, shift);
+        if (node->datamap & bit) {
+            const ctxs_leaf *leaf = node->slots[bit_index(node->datamap, bit)];
+            if (leaf->key != key) goto absent;
+            break;
+        }
+        if (!(node->nodemap & bit)) goto absent;
+        node = node->slots[node_leaves(node) + bit_index(node->nodemap, bit)];
+        depth++;
+        shift += CTXS_BITS;
+    }
+
+    if (map->count == 1) {
+        *out = ctxs_map_new(store);
+        return CTXS_OK;
+    }
+
+    /* Decide the shape. `top` is the deepest level that is copied rather
+     * than collapsed; `carry` is the lone leaf a collapse carries up. */
+    const ctxs_node *bottom = path[depth];
+    const ctxs_leaf *carry = NULL;
+    unsigned top = depth;
+    if (depth > 0 && node_leaves(bottom) == 2 && node_children(bottom) == 0) {
+        uint32_t bit = fragment_bit(key, depth * CTXS_BITS);
+        carry = bottom->slots[bit_index(bottom->datamap, bit) == 0 ? 1 : 0];
+        top = depth - 1;
+        while (top > 0 && node_leaves(path[top]) == 0 && node_children(path[top]) == 1) top--;
+    }
+
+    plan p = {.store = store};
+    for (unsigned level = top + 1; level-- > 0;) {
+        unsigned slots = node_slots(path[level]);
+        if (level == top && carry == NULL) slots--;
+        plan_need(&p, node_bytes(slots), CTXS_KIND_NODE);
+    }
+    plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    if (plan_allocate(&p) != CTXS_OK) return CTXS_ENOMEM;
+
+    ctxs_node *built;
+    uint32_t bit = fragment_bit(key, top * CTXS_BITS);
+    if (carry != NULL) {
+        leaf_retain((ctxs_leaf *)carry);
+        built = copy_node_to_leaf(&p, path[top], bit, (ctxs_leaf *)carry);
+    } else {
+        built = copy_remove_leaf(&p, path[top], bit);
+    }
+    for (unsigned level = top; level-- > 0;) {
+        const ctxs_node *parent = path[level];
+        uint32_t pbit = fragment_bit(key, level * CTXS_BITS);
+        unsigned i = node_leaves(parent) + bit_index(parent->nodemap, pbit);
+        built = copy_set_slot(&p, parent, i, built);
+    }
+    *out = plan_map(&p, store, built, map->count - 1);
+    return CTXS_OK;
+
+absent:
+    *out = ctxs_map_fork(map);
+    return CTXS_OK;
+}

@@ -1,0 +1,263 @@
+/*
+ * CContextStore: the C core of ContextStore.
+ *
+ * A store owns an allocator (arena, jemalloc or malloc), a key-interning
+ * table and statistics. Inside it live three kinds of object:
+ *
+ *   ctxs_map   an immutable, refcounted persistent map from 64-bit key ids to
+ *              opaque non-NULL values (a CHAMP-style hash array mapped trie).
+ *              Every "write" returns a new map; an existing map never changes.
+ *   ctxs_slot  a mutable, lock-protected cell holding the current map of one
+ *              context scope, optionally chained over a parent slot.
+ *   key ids    stable 64-bit ids handed out by interning a name (any bytes).
+ *
+ * Every exported symbol starts with `ctxs_` / `CTXS_`.
+ *
+ * Ownership rules, used in every contract below:
+ *   "+1"        the caller receives a reference it must release exactly once.
+ *   "borrowed"  valid only while the caller holds a reference to the object
+ *               it came from; the caller must not release it.
+ *   Values are opaque pointers. The store calls options.retain once when an
+ *   entry for a value is created, and options.release once when the last map
+ *   holding that entry is freed. Slot reads that hand a value out call
+ *   options.retain for the caller, who then owns that reference.
+ *   Callbacks are never called while the store holds a lock, so they may
+ *   re-enter the store (for example a value's destructor may set a context).
+ *
+ * Thread safety: every function may be called from any thread at any time,
+ * except ctxs_store_destroy, which needs every object of the store released.
+ */
+#ifndef CCONTEXTSTORE_H
+#define CCONTEXTSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status */
+
+/* Return codes of the fallible functions. Lookups return 1 / 0 instead. */
+typedef enum ctxs_status {
+    CTXS_OK = 0,      /* done */
+    CTXS_ENOMEM = -1, /* an allocation failed; nothing was changed */
+    CTXS_EINVAL = -2, /* a bad argument (NULL value, foreign object); nothing was changed */
+    CTXS_EBUSY = -3   /* the store still has live objects; nothing was changed */
+} ctxs_status;
+
+/* A short, static, human-readable name for a status ("out of memory", ...). */
+const char *ctxs_status_string(int status);
+
+/* ------------------------------------------------------------------ store */
+
+typedef struct ctxs_store ctxs_store;
+typedef struct ctxs_map ctxs_map;
+typedef struct ctxs_slot ctxs_slot;
+
+/* Value callbacks. `context` is options.context, passed through untouched. */
+typedef void (*ctxs_value_fn)(void *context, void *value);
+
+/* Where the store's nodes, leaves, maps and slots come from. */
+typedef enum ctxs_backend {
+    CTXS_BACKEND_DEFAULT = 0, /* the build's default: the arena unless built otherwise */
+    CTXS_BACKEND_ARENA = 1,   /* size-class pools carved from 64 KiB chunks */
+    CTXS_BACKEND_MALLOC = 2,  /* one malloc/free per object */
+    CTXS_BACKEND_JEMALLOC = 3 /* mallocx/sdallocx on a dedicated jemalloc arena;
+                                 only when built with CTXS_WITH_JEMALLOC */
+} ctxs_backend;
+
+/* Options for ctxs_store_create. A zeroed struct means the sensible default:
+ * no value callbacks (values are not owned) and the default backend. */
+typedef struct ctxs_store_options {
+    ctxs_value_fn retain;  /* called once per entry created; may be NULL */
+    ctxs_value_fn release; /* called once per entry freed; may be NULL */
+    void *context;         /* passed to retain and release */
+    ctxs_backend backend;  /* allocator backend */
+} ctxs_store_options;
+
+/* Creates a store. `options` may be NULL (all defaults).
+ * Returns the store, owned by the caller (free it with ctxs_store_destroy),
+ * or NULL when an allocation fails or the backend is not built in. */
+ctxs_store *ctxs_store_create(const ctxs_store_options *options);
+
+/* Frees the store, its arena and its interned names.
+ * Returns CTXS_OK, or CTXS_EBUSY (and frees nothing) while any map or slot of
+ * the store is still live. NULL is accepted and returns CTXS_OK. */
+int ctxs_store_destroy(ctxs_store *store);
+
+/* The backend the store actually uses (never CTXS_BACKEND_DEFAULT). */
+ctxs_backend ctxs_store_backend(const ctxs_store *store);
+
+/* Whether this build has the jemalloc backend: 1 or 0. */
+int ctxs_have_jemalloc(void);
+
+/* Counters, all exact at the moment they are read. */
+typedef struct ctxs_statistics {
+    size_t live_roots;     /* maps (ctxs_map objects) not yet freed, the store's empty map excluded */
+    size_t live_nodes;     /* trie nodes */
+    size_t live_values;    /* entries, that is values the store holds a reference to */
+    size_t live_slots;     /* slots */
+    size_t interned_keys;  /* names interned so far (they live as long as the store) */
+    size_t bytes_in_use;   /* bytes of live objects, in allocator-size units */
+    size_t bytes_reserved; /* bytes taken from the system: arena chunks, or
+                              bytes_in_use for the malloc and jemalloc backends */
+} ctxs_statistics;
+
+/* Fills *out with the store's counters. */
+void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out);
+
+/* Test hook: the `n`th allocation from now fails (n = 1: the next one) and
+ * every later one succeeds again. n = 0 disarms the hook. Allocations that
+ * fail this way return CTXS_ENOMEM exactly like a real failure. */
+void ctxs_store_fail_allocation(ctxs_store *store, uint64_t n);
+
+/* How many allocations the store has attempted so far (counting failed
+ * ones): lets a test find every allocation point of an operation. */
+uint64_t ctxs_store_allocation_count(ctxs_store *store);
+
+/* ---------------------------------------------------------------- interning */
+
+/* Interns the name `bytes[0..length)` (any bytes, NUL allowed, length 0
+ * allowed; bytes may be NULL when length is 0) and stores its id in *id.
+ * The same name always gives the same id for the life of the store; distinct
+ * names give distinct ids. Ids are a bijective mix of a counter, so they are
+ * well spread and usable directly as trie hashes.
+ * Returns CTXS_OK, or CTXS_ENOMEM (nothing interned, *id untouched). */
+int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *id);
+
+/* Looks the name up without interning it.
+ * Returns 1 and sets *id if the name was interned, 0 otherwise. */
+int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id);
+
+/* The name of an interned id.
+ * Returns 1 and sets *bytes (borrowed from the store: valid until the store
+ * is destroyed) and *length, or 0 if `id` was not handed out by this store. */
+int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t *length);
+
+/* -------------------------------------------------------------------- maps */
+
+/* The empty map of `store`. Returns +1 (never fails: it is preallocated). */
+ctxs_map *ctxs_map_new(ctxs_store *store);
+
+/* O(1) fork: retains `map` and returns it (+1). Allocates nothing. */
+ctxs_map *ctxs_map_fork(ctxs_map *map);
+
+/* Releases one reference. When the last goes, the map's nodes are freed and
+ * every entry only it held is freed, calling options.release on its value.
+ * NULL is ignored. */
+void ctxs_map_release(ctxs_map *map);
+
+/* The store a map belongs to (borrowed). */
+ctxs_store *ctxs_map_store(const ctxs_map *map);
+
+/* Number of entries. O(1). */
+size_t ctxs_map_count(const ctxs_map *map);
+
+/* Returns 1 and sets *value (borrowed from `map`) if `key` is present, 0 if
+ * not. `value` may be NULL to test membership only. Never allocates. */
+int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value);
+
+/* Persistent insert or replace. On CTXS_OK, *out is a new +1 map holding
+ * key -> value (value retained once, by the new entry) and `map` is unchanged.
+ * If key already maps to the very same value pointer, *out is `map` retained.
+ * Returns CTXS_OK, CTXS_EINVAL (value is NULL), or CTXS_ENOMEM; on error *out
+ * is untouched and nothing is retained. */
+int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out);
+
+/* Persistent remove. On CTXS_OK, *out is a +1 map without `key` (`map`
+ * retained if the key was absent) and `map` is unchanged. Removal keeps the
+ * trie canonical. Returns CTXS_OK or CTXS_ENOMEM (*out untouched). */
+int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out);
+
+/* Iteration in trie order. The iterator borrows `map`: keep a reference to
+ * the map while iterating. No allocation. */
+typedef struct ctxs_map_iter {
+    const void *nodes[14]; /* the path from the root, one node per level */
+    uint8_t positions[14]; /* the next slot to visit at each level */
+    int depth;             /* index of the current level, -1 when done */
+} ctxs_map_iter;
+
+void ctxs_map_iter_init(ctxs_map_iter *iter, const ctxs_map *map);
+
+/* Returns 1 and sets *key and *value (borrowed) for the next entry, or 0 when
+ * there is none left. key and value may be NULL. */
+int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *key, void **value);
+
+/* Shape introspection, for tests and debugging. */
+
+/* Number of trie nodes reachable from `map`. */
+size_t ctxs_map_node_count(const ctxs_map *map);
+
+/* Deepest trie level holding an entry (0 for the root node; -1 if empty). */
+int ctxs_map_depth(const ctxs_map *map);
+
+/* Returns 1 if both maps have the same trie shape (bitmaps, key placement)
+ * and the same value at every key, 0 otherwise. */
+int ctxs_map_same_shape(const ctxs_map *a, const ctxs_map *b);
+
+/* Checks every structural invariant of the trie (canonical form, bitmaps,
+ * key prefixes, counts, refcounts > 0). Returns 1 if all hold, 0 if not. */
+int ctxs_map_check(const ctxs_map *map);
+
+/* ------------------------------------------------------------------- slots */
+
+/* Creates a slot.
+ * - parent == NULL: a plain slot whose current map is `initial` (retained by
+ *   the slot; NULL means the empty map).
+ * - parent != NULL: a chained slot, a layer over the live parent. Reads that
+ *   miss the layer fall through to the parent; `initial` must be NULL.
+ *   The slot retains the parent.
+ * Returns a +1 slot (release with ctxs_slot_release), or NULL when an
+ * allocation fails or the arguments are invalid (nothing is retained). */
+ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent);
+
+/* Retains the slot and returns it (+1). */
+ctxs_slot *ctxs_slot_retain(ctxs_slot *slot);
+
+/* Releases one reference; the last one releases the slot's map and parent.
+ * NULL is ignored. */
+void ctxs_slot_release(ctxs_slot *slot);
+
+/* The slot's parent (borrowed), or NULL for a plain slot. */
+ctxs_slot *ctxs_slot_parent(const ctxs_slot *slot);
+
+/* Chain length: 0 for a plain slot, parent's depth + 1 for a chained one. */
+size_t ctxs_slot_depth(const ctxs_slot *slot);
+
+/* Reads `key` through the slot (and its parents, for a chained slot).
+ * Returns 1 and sets *value (+1: options.retain was called for the caller)
+ * if present, 0 if absent or hidden by a removal or clear in a chained layer.
+ * `value` may be NULL to test presence (nothing is retained then). */
+int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value);
+
+/* Sets key -> value in the slot (in its own layer, for a chained slot).
+ * Atomic with respect to every other slot operation: no update is lost.
+ * Returns CTXS_OK, CTXS_EINVAL (value NULL) or CTXS_ENOMEM (slot unchanged). */
+int ctxs_slot_assoc(ctxs_slot *slot, uint64_t key, void *value);
+
+/* Removes key. In a chained slot the removal hides an inherited entry too.
+ * Returns CTXS_OK or CTXS_ENOMEM (slot unchanged). */
+int ctxs_slot_without(ctxs_slot *slot, uint64_t key);
+
+/* Removes every key. In a chained slot it also hides everything inherited.
+ * Returns CTXS_OK (it never allocates). */
+int ctxs_slot_clear(ctxs_slot *slot);
+
+/* The slot's effective contents as a plain map, in *out (+1). O(1) for a
+ * plain slot; for a chained slot it merges the layers, O(layer entries).
+ * Returns CTXS_OK or CTXS_ENOMEM (*out untouched). */
+int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out);
+
+/* Replaces the slot's contents with `map` (retained by the slot). In a
+ * chained slot the map becomes the layer and hides everything inherited, so
+ * a later snapshot equals `map`. Returns CTXS_OK or CTXS_EINVAL (a map of
+ * another store). */
+int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CCONTEXTSTORE_H */

@@ -1,0 +1,255 @@
+/*
+ * Key interning: name bytes -> stable 64-bit id, and back.
+ *
+ * Readers take no lock. The name table is open addressing with linear
+ * probing over atomic pointers; a writer (under the mutex) fills an empty
+ * cell with a fully built name using a release store, and grows by building
+ * a complete new table and publishing it. Replaced tables and index arrays
+ * are kept on a retired list until the store is destroyed, so a reader that
+ * still walks one never touches freed memory; they add up to less than the
+ * live table, since each is half the size of the next.
+ *
+ * Ids are ctxs_mix64(counter) for counter = 1, 2, ...: distinct, never 0,
+ * and well spread, so the trie uses them as its hash (see hamt.c). The
+ * inverse mix turns an id back into its counter to find its name.
+ *
+ * Names live as long as the store: an interned name cannot be removed, like
+ * the interned strings of most language runtimes. The number of names is the
+ * number of distinct key names a program uses.
+ */
+#define _DEFAULT_SOURCE /* getentropy */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Multiplicative inverse of an odd constant modulo 2^64 (Newton's method). */
+static uint64_t inverse64(uint64_t a) {
+    uint64_t x = a; /* correct to 3 bits; each step doubles that */
+    for (int i = 0; i < 5; i++) x *= 2 - a * x;
+    return x;
+}
+
+static uint64_t unshift_xor(uint64_t y, unsigned s) {
+    uint64_t x = y;
+    for (unsigned done = s; done < 64; done += s) x = y ^ (x >> s);
+    return x;
+}
+
+uint64_t ctxs_unmix64(uint64_t x) {
+    x = unshift_xor(x, 31);
+    x *= inverse64(UINT64_C(0x94d049bb133111eb));
+    x = unshift_xor(x, 27);
+    x *= inverse64(UINT64_C(0xbf58476d1ce4e5b9));
+    x = unshift_xor(x, 30);
+    return x;
+}
+
+/* A seeded hash over 8-byte words; the seed keeps hostile names (from
+ * headers, say) from being chosen to collide. */
+static uint64_t hash_bytes(uint64_t seed, const unsigned char *p, size_t n) {
+    uint64_t h = seed ^ (n * UINT64_C(0x9e3779b97f4a7c15));
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = ctxs_mix64(h ^ w);
+        p += 8;
+        n -= 8;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, p, n);
+    return ctxs_mix64(h ^ tail ^ ((uint64_t)n << 56));
+}
+
+static ctxs_name_table *table_new(ctxs_store *store, size_t capacity) {
+    size_t bytes = sizeof(ctxs_name_table) + capacity * sizeof(_Atomic(ctxs_name *));
+    ctxs_name_table *t = ctxs_malloc(store, bytes);
+    if (t == NULL) return NULL;
+    t->retired_next = NULL;
+    t->mask = capacity - 1;
+    for (size_t i = 0; i < capacity; i++) atomic_init(&t->slots[i], NULL);
+    return t;
+}
+
+static size_t table_bytes(const ctxs_name_table *t) {
+    return sizeof(ctxs_name_table) + (t->mask + 1) * sizeof(_Atomic(ctxs_name *));
+}
+
+static ctxs_name_index *index_new(ctxs_store *store, size_t capacity) {
+    ctxs_name_index *x = ctxs_malloc(store, sizeof(ctxs_name_index) + capacity * sizeof(ctxs_name *));
+    if (x == NULL) return NULL;
+    x->retired_next = NULL;
+    x->capacity = capacity;
+    return x;
+}
+
+static size_t index_bytes(const ctxs_name_index *x) {
+    return sizeof(ctxs_name_index) + x->capacity * sizeof(ctxs_name *);
+}
+
+static ctxs_store *interner_store(ctxs_interner *interner) {
+    return (ctxs_store *)((char *)interner - offsetof(ctxs_store, interner));
+}
+
+int ctxs_interner_init(ctxs_interner *interner) {
+    ctxs_store *store = interner_store(interner);
+    uint64_t seed = 0;
+    if (getentropy(&seed, sizeof seed) != 0) {
+        seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)interner;
+    }
+    interner->seed = ctxs_mix64(seed);
+    if (pthread_mutex_init(&interner->lock, NULL) != 0) return CTXS_ENOMEM;
+    ctxs_name_table *table = table_new(store, 64);
+    ctxs_name_index *index = index_new(store, 32);
+    if (table == NULL || index == NULL) {
+        if (table != NULL) ctxs_mfree(store, table, table_bytes(table));
+        if (index != NULL) ctxs_mfree(store, index, index_bytes(index));
+        pthread_mutex_destroy(&interner->lock);
+        return CTXS_ENOMEM;
+    }
+    atomic_init(&interner->table, table);
+    atomic_init(&interner->index, index);
+    atomic_init(&interner->count, 0);
+    interner->retired = NULL;
+    return CTXS_OK;
+}
+
+void ctxs_interner_destroy(ctxs_interner *interner) {
+    ctxs_store *store = interner_store(interner);
+    ctxs_name_table *table = atomic_load(&interner->table);
+    ctxs_name_index *index = atomic_load(&interner->index);
+    size_t count = atomic_load(&interner->count);
+    for (size_t i = 0; i < count; i++) {
+        ctxs_name *name = index->names[i];
+        ctxs_mfree(store, name, sizeof *name + name->length);
+    }
+    /* Retired tables and arrays both start with their list link; their
+     * sizes are recomputed from their own headers, which say which is which
+     * by the size of the allocation. Keep the kinds apart with a tag bit. */
+    void *r = interner->retired;
+    while (r != NULL) {
+        uintptr_t tagged = (uintptr_t)r;
+        void *object = (void *)(tagged & ~(uintptr_t)1);
+        void *next = *(void **)object;
+        if (tagged & 1) {
+            ctxs_mfree(store, object, index_bytes(object));
+        } else {
+            ctxs_mfree(store, object, table_bytes(object));
+        }
+        r = next;
+    }
+    ctxs_mfree(store, table, table_bytes(table));
+    ctxs_mfree(store, index, index_bytes(index));
+    pthread_mutex_destroy(&interner->lock);
+}
+
+static ctxs_name *table_find(const ctxs_name_table *t, uint64_t hash, const void *bytes,
+                             size_t length) {
+    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        ctxs_name *name = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (name == NULL) return NULL;
+        if (name->hash == hash && name->length == length &&
+            (length == 0 || memcmp(name->bytes, bytes, length) == 0)) {
+            return name;
+        }
+    }
+}
+
+static void table_put(ctxs_name_table *t, ctxs_name *name) {
+    size_t i = name->hash & t->mask;
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != NULL) i = (i + 1) & t->mask;
+    atomic_store_explicit(&t->slots[i], name, memory_order_release);
+}
+
+int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
+    ctxs_interner *in = &store->interner;
+    uint64_t hash = hash_bytes(in->seed, bytes, length);
+    ctxs_name *name = table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash,
+                                 bytes, length);
+    if (name == NULL) return 0;
+    *id = name->id;
+    return 1;
+}
+
+int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
+    ctxs_interner *in = &store->interner;
+    uint64_t hash = hash_bytes(in->seed, bytes, length);
+    ctxs_name *name = table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash,
+                                 bytes, length);
+    if (name != NULL) {
+        *id = name->id;
+        return CTXS_OK;
+    }
+    pthread_mutex_lock(&in->lock);
+    ctxs_name_table *table = atomic_load_explicit(&in->table, memory_order_relaxed);
+    name = table_find(table, hash, bytes, length); /* another writer may have won */
+    if (name != NULL) {
+        pthread_mutex_unlock(&in->lock);
+        *id = name->id;
+        return CTXS_OK;
+    }
+    size_t count = atomic_load_explicit(&in->count, memory_order_relaxed);
+    ctxs_name_index *index = atomic_load_explicit(&in->index, memory_order_relaxed);
+
+    /* Allocate everything first, so a failure changes nothing. */
+    ctxs_name_table *bigger = NULL;
+    ctxs_name_index *longer = NULL;
+    if ((count + 1) * 2 > table->mask + 1) {
+        bigger = table_new(store, (table->mask + 1) * 2);
+        if (bigger == NULL) goto fail;
+    }
+    if (count + 1 > index->capacity) {
+        longer = index_new(store, index->capacity * 2);
+        if (longer == NULL) goto fail;
+    }
+    name = ctxs_malloc(store, sizeof *name + length);
+    if (name == NULL) goto fail;
+    name->id = ctxs_mix64(count + 1);
+    name->hash = hash;
+    name->length = length;
+    if (length > 0) memcpy(name->bytes, bytes, length);
+
+    if (bigger != NULL) {
+        for (size_t i = 0; i <= table->mask; i++) {
+            ctxs_name *n = atomic_load_explicit(&table->slots[i], memory_order_relaxed);
+            if (n != NULL) table_put(bigger, n);
+        }
+        table->retired_next = in->retired;
+        in->retired = table;
+        atomic_store_explicit(&in->table, bigger, memory_order_release);
+        table = bigger;
+    }
+    if (longer != NULL) {
+        memcpy(longer->names, index->names, count * sizeof(ctxs_name *));
+        index->retired_next = in->retired;
+        in->retired = (void *)((uintptr_t)index | 1);
+        atomic_store_explicit(&in->index, longer, memory_order_release);
+        index = longer;
+    }
+    index->names[count] = name;
+    atomic_store_explicit(&in->count, count + 1, memory_order_release);
+    table_put(table, name);
+    pthread_mutex_unlock(&in->lock);
+    *id = name->id;
+    return CTXS_OK;
+
+fail:
+    if (bigger != NULL) ctxs_mfree(store, bigger, table_bytes(bigger));
+    if (longer != NULL) ctxs_mfree(store, longer, index_bytes(longer));
+    pthread_mutex_unlock(&in->lock);
+    return CTXS_ENOMEM;
+}
+
+int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t *length) {
+    ctxs_interner *in = &store->interner;
+    uint64_t counter = ctxs_unmix64(id);
+    size_t count = atomic_load_explicit(&in->count, memory_order_acquire);
+    if (counter == 0 || counter > count) return 0;
+    ctxs_name_index *index = atomic_load_explicit(&in->index, memory_order_acquire);
+    const ctxs_name *name = index->names[counter - 1];
+    *bytes = name->bytes;
+    *length = name->length;
+    return 1;
+}

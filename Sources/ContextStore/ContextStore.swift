@@ -1,0 +1,2 @@
+// The Swift task-context API lands with issue 3.
+@_implementationOnly import CContextStore
