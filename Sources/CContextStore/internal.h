@@ -178,6 +178,7 @@ struct ctxs_store {
     _Atomic uint64_t allocations; /* allocation attempts; exact when single-threaded */
     _Atomic uint64_t fail_at;    /* the allocation number that fails; 0 = none */
     ctxs_map *empty;             /* immutable: the shared empty map */
+    pthread_key_t thread_key;    /* immutable: each thread's own slot (see thread.c) */
     ctxs_interner interner;
     ctxs_arena arena;
 };
@@ -206,6 +207,9 @@ static inline void ctxs_value_release(ctxs_store *store, void *value) {
 int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out);
 /* The leaf for key, or NULL. Borrowed from map. */
 const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key);
+
+/* The pthread key destructor of thread slots (thread.c). */
+void ctxs_thread_slot_destructor(void *slot);
 
 /* A bijective 64-bit mix (the SplitMix64 finaliser) and its inverse. */
 static inline uint64_t ctxs_mix64(uint64_t x) {

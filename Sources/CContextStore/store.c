@@ -81,8 +81,15 @@ ctxs_store *ctxs_store_create(const ctxs_store_options *options) {
         free(store);
         return NULL;
     }
+    if (pthread_key_create(&store->thread_key, ctxs_thread_slot_destructor) != 0) {
+        ctxs_interner_destroy(&store->interner);
+        ctxs_arena_destroy(&store->arena);
+        free(store);
+        return NULL;
+    }
     ctxs_map *empty = ctxs_alloc(store, sizeof(ctxs_map), CTXS_KIND_ROOT);
     if (empty == NULL) {
+        pthread_key_delete(store->thread_key);
         ctxs_interner_destroy(&store->interner);
         ctxs_arena_destroy(&store->arena);
         free(store);
@@ -128,6 +135,7 @@ int ctxs_store_destroy(ctxs_store *store) {
         return CTXS_EBUSY;
     }
     ctxs_free(store, store->empty, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    pthread_key_delete(store->thread_key);
     ctxs_interner_destroy(&store->interner);
     ctxs_arena_destroy(&store->arena);
     free(store);

@@ -256,6 +256,20 @@ int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out);
  * another store). */
 int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map);
 
+/* --------------------------------------------------------- thread slots */
+
+/* The calling thread's own plain slot in `store`, made on first use.
+ * Returns it borrowed (the thread owns it; it is released when the thread
+ * exits, or by ctxs_thread_slot_drop), or NULL when an allocation fails. */
+ctxs_slot *ctxs_thread_slot(ctxs_store *store);
+
+/* The calling thread's slot if it has one (borrowed), else NULL. Never allocates. */
+ctxs_slot *ctxs_thread_slot_peek(ctxs_store *store);
+
+/* Releases the calling thread's slot now, if it has one. A store can only
+ * be destroyed once every thread's slot is gone. */
+void ctxs_thread_slot_drop(ctxs_store *store);
+
 #ifdef __cplusplus
 }
 #endif

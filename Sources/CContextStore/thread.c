@@ -1,0 +1,32 @@
+/*
+ * Thread contexts: one plain slot per (store, thread), made on first use and
+ * released by a pthread key destructor when the thread exits. This is what
+ * code outside any task and outside any scope reads and writes, like
+ * Python's threading.local.
+ */
+#include "internal.h"
+
+void ctxs_thread_slot_destructor(void *slot) { ctxs_slot_release(slot); }
+
+ctxs_slot *ctxs_thread_slot(ctxs_store *store) {
+    ctxs_slot *slot = pthread_getspecific(store->thread_key);
+    if (slot != NULL) return slot;
+    slot = ctxs_slot_create(store, NULL, NULL);
+    if (slot == NULL) return NULL;
+    if (pthread_setspecific(store->thread_key, slot) != 0) {
+        ctxs_slot_release(slot);
+        return NULL;
+    }
+    return slot;
+}
+
+ctxs_slot *ctxs_thread_slot_peek(ctxs_store *store) {
+    return pthread_getspecific(store->thread_key);
+}
+
+void ctxs_thread_slot_drop(ctxs_store *store) {
+    ctxs_slot *slot = pthread_getspecific(store->thread_key);
+    if (slot == NULL) return;
+    (void)pthread_setspecific(store->thread_key, NULL);
+    ctxs_slot_release(slot);
+}

@@ -1,0 +1,54 @@
+/// Counters of the process-wide context store, read by
+/// ``TaskContext/statistics``.
+///
+/// ```swift
+/// let before = TaskContext.statistics
+/// TaskContext.run { try? TaskContext.set(ContextKey<Int>("n"), 1) }
+/// assert(TaskContext.statistics.liveValues == before.liveValues)
+/// ```
+public struct ContextStatistics: Sendable, Hashable, CustomStringConvertible {
+    /// Open context scopes, thread contexts included.
+    public var liveScopes: Int
+    /// Trie nodes held by any context or snapshot.
+    public var liveNodes: Int
+    /// Values held by any context or snapshot.
+    public var liveValues: Int
+    /// Persistent maps (contexts and snapshots) alive.
+    public var liveRoots: Int
+    /// Distinct key names interned so far; names are kept for the life of the process.
+    public var internedKeys: Int
+    /// Bytes of live store objects.
+    public var bytesInUse: Int
+    /// Bytes the store has taken from the system.
+    public var bytesReserved: Int
+
+    /// Makes a set of counters; mostly for tests.
+    ///
+    /// ```swift
+    /// let zero = ContextStatistics(liveScopes: 0, liveNodes: 0, liveValues: 0, liveRoots: 0,
+    ///                              internedKeys: 0, bytesInUse: 0, bytesReserved: 0)
+    /// ```
+    public init(
+        liveScopes: Int, liveNodes: Int, liveValues: Int, liveRoots: Int,
+        internedKeys: Int, bytesInUse: Int, bytesReserved: Int
+    ) {
+        self.liveScopes = liveScopes
+        self.liveNodes = liveNodes
+        self.liveValues = liveValues
+        self.liveRoots = liveRoots
+        self.internedKeys = internedKeys
+        self.bytesInUse = bytesInUse
+        self.bytesReserved = bytesReserved
+    }
+
+    /// The counters on one line.
+    ///
+    /// ```swift
+    /// print(TaskContext.statistics)
+    /// ```
+    public var description: String {
+        "ContextStatistics(liveScopes: \(liveScopes), liveNodes: \(liveNodes), liveValues: \(liveValues), "
+            + "liveRoots: \(liveRoots), internedKeys: \(internedKeys), bytesInUse: \(bytesInUse), "
+            + "bytesReserved: \(bytesReserved))"
+    }
+}

@@ -1,2 +1,0 @@
-// The Swift task-context API lands with issue 3.
-@_implementationOnly import CContextStore

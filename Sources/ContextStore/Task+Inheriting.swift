@@ -1,0 +1,48 @@
+extension Task where Failure == Never {
+    /// Starts a task in a context scope of its own, made from the current
+    /// context by `inheritance` now, when the task is created, not when it
+    /// first runs.
+    ///
+    /// ```swift
+    /// try TaskContext.set(requestID, "r1")
+    /// let child = Task(inheriting: .copy) {
+    ///     TaskContext.get(requestID)   // "r1", even if the parent changes it meanwhile
+    /// }
+    /// ```
+    ///
+    /// A plain `Task { }` shares its parent's scope; `Task.detached` is in none.
+    @discardableResult
+    public init(
+        inheriting inheritance: Inheritance,
+        priority: TaskPriority? = nil,
+        operation: sending @escaping @isolated(any) () async -> Success
+    ) {
+        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        self.init(priority: priority) {
+            await TaskContext._binding.withValue(scope) { await operation() }
+        }
+    }
+}
+
+extension Task where Failure == any Error {
+    /// Starts a throwing task in a context scope of its own, made from the
+    /// current context by `inheritance` when the task is created.
+    ///
+    /// ```swift
+    /// let child = Task(inheriting: .chain) {
+    ///     try TaskContext.set(ContextKey<Int>("attempt"), 2)   // stays in the child's layer
+    ///     return try await fetch()
+    /// }
+    /// ```
+    @discardableResult
+    public init(
+        inheriting inheritance: Inheritance,
+        priority: TaskPriority? = nil,
+        operation: sending @escaping @isolated(any) () async throws -> Success
+    ) {
+        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        self.init(priority: priority) {
+            try await TaskContext._binding.withValue(scope) { try await operation() }
+        }
+    }
+}

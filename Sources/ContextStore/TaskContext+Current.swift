@@ -1,0 +1,196 @@
+import CContextStore
+
+extension TaskContext {
+    /// The one task-local behind every context scope.
+    @usableFromInline static let _binding = TaskLocal<_Scope?>(wrappedValue: nil)
+
+    /// Whether the caller runs in a task.
+    @usableFromInline static var _inTask: Bool {
+        withUnsafeCurrentTask { $0 != nil }
+    }
+
+    /// The slot reads go to: the bound scope's; else, off any task, the
+    /// thread's context if it has one; else nil.
+    @usableFromInline static func _readSlot() -> OpaquePointer? {
+        if let slot = _boundSlot() { return slot }
+        if _inTask { return nil }
+        return ctxs_thread_slot_peek(_Store.shared.raw)
+    }
+
+    /// The slot writes go to: the bound scope's; else, off any task, the
+    /// thread's context (made now if needed). In a task with no scope, the
+    /// write fails with `noScope(key:)`.
+    @usableFromInline static func _writeSlot(_ key: @autoclosure () -> String) throws(ContextError) -> OpaquePointer {
+        if let slot = _boundSlot() { return slot }
+        if _inTask { throw .noScope(key: key()) }
+        guard let slot = ctxs_thread_slot(_Store.shared.raw) else { throw .allocationFailed }
+        return slot
+    }
+
+    /// The box stored under `id` in the current context, or nil.
+    @usableFromInline static func _find(_ id: UInt64) -> _AnyBox? {
+        guard let slot = _readSlot() else { return nil }
+        var value: UnsafeMutableRawPointer?
+        guard ctxs_slot_find(slot, id, &value) == 1, let value else { return nil }
+        return Unmanaged<_AnyBox>.fromOpaque(value).takeRetainedValue()
+    }
+
+    @usableFromInline static func _set(_ id: UInt64, _ box: _AnyBox, name: @autoclosure () -> String) throws(ContextError) {
+        let slot = try _writeSlot(name())
+        let status = withExtendedLifetime(box) {
+            ctxs_slot_assoc(slot, id, Unmanaged.passUnretained(box).toOpaque())
+        }
+        guard status == CTXS_OK.rawValue else { throw .allocationFailed }
+    }
+
+    @usableFromInline static func _remove(_ id: UInt64?, name: @autoclosure () -> String) throws(ContextError) {
+        let slot = try _writeSlot(name())
+        guard let id else { return }  // never interned, so never stored
+        guard ctxs_slot_without(slot, id) == CTXS_OK.rawValue else { throw .allocationFailed }
+    }
+
+    // MARK: Reading
+
+    /// The current context as a value, in O(1) for a copied or shared scope
+    /// (a chained scope merges its layers). In a task with no scope it is empty.
+    ///
+    /// ```swift
+    /// let snapshot = TaskContext.current
+    /// DispatchQueue.global().async {
+    ///     TaskContext.run(with: snapshot) { log("done") }
+    /// }
+    /// ```
+    public static var current: TaskContext {
+        guard let slot = _readSlot() else { return TaskContext() }
+        var map: OpaquePointer?
+        guard ctxs_slot_snapshot(slot, &map) == CTXS_OK.rawValue, let map else {
+            fatalError("ContextStore: out of memory while merging a chained context")
+        }
+        return TaskContext(_map: _Map(adopting: map))
+    }
+
+    /// The value under `key` in the current context, or nil if there is
+    /// none, if it is not a `Value`, or if no scope is open.
+    ///
+    /// ```swift
+    /// let requestID = ContextKey<String>("request_id")
+    /// if let id = TaskContext.get(requestID) { print("handling", id) }
+    /// ```
+    @inlinable
+    public static func get<Value>(_ key: ContextKey<Value>) -> Value? {
+        guard let id = key._readID, let box = _find(id) else { return nil }
+        return _unbox(box, as: Value.self)
+    }
+
+    /// The value under `key`, or `default`.
+    ///
+    /// ```swift
+    /// let retries = TaskContext.get(ContextKey<Int>("retries"), default: 3)
+    /// ```
+    @inlinable
+    public static func get<Value>(_ key: ContextKey<Value>, default defaultValue: Value) -> Value {
+        get(key) ?? defaultValue
+    }
+
+    /// The value stored under `name`, whatever its type, or nil.
+    ///
+    /// ```swift
+    /// let id = TaskContext.get("request_id") as? String
+    /// ```
+    public static func get(_ name: String) -> (any Sendable)? {
+        guard let id = _Store.shared.lookup(name), let box = _find(id) else { return nil }
+        return box.anyValue
+    }
+
+    /// The value under `name` if it is a `Value`, else `default`.
+    ///
+    /// ```swift
+    /// let locale = TaskContext.get("locale", default: "en_US")
+    /// ```
+    @inlinable
+    public static func get<Value>(_ name: String, default defaultValue: Value) -> Value {
+        guard let id = _Store.shared.lookup(name), let box = _find(id) else { return defaultValue }
+        return box.anyValue as? Value ?? defaultValue
+    }
+
+    // MARK: Writing
+
+    /// Sets `key` to `value` in the current scope (in its own layer, for a
+    /// chained scope). Off any task, with no scope open, it writes the
+    /// thread's own context.
+    ///
+    /// ```swift
+    /// try TaskContext.set(ContextKey<String>("user"), "ada")
+    /// ```
+    ///
+    /// - Throws: ``ContextError/noScope(key:)`` in a task that is in no
+    ///   scope; ``ContextError/allocationFailed``. Nothing changes then.
+    @inlinable
+    public static func set<Value>(_ key: ContextKey<Value>, _ value: Value) throws(ContextError) {
+        try _set(try key._writeID(), _Box(value), name: key.name)
+    }
+
+    /// Sets `name` to `value` in the current scope.
+    ///
+    /// ```swift
+    /// try TaskContext.set("request_id", "4bf92f35")
+    /// ```
+    ///
+    /// - Throws: ``ContextError/noScope(key:)``, ``ContextError/allocationFailed``.
+    public static func set(_ name: String, _ value: any Sendable) throws(ContextError) {
+        _ = try _writeSlot(name)
+        guard let id = _Store.shared.intern(name) else { throw .allocationFailed }
+        try _set(id, _makeBox(value), name: name)
+    }
+
+    /// Removes `key` from the current scope. In a chained scope this also
+    /// hides a value inherited from the parent.
+    ///
+    /// ```swift
+    /// try TaskContext.remove(ContextKey<String>("user"))
+    /// ```
+    ///
+    /// - Throws: ``ContextError/noScope(key:)``, ``ContextError/allocationFailed``.
+    @inlinable
+    public static func remove<Value>(_ key: ContextKey<Value>) throws(ContextError) {
+        try _remove(key._readID, name: key.name)
+    }
+
+    /// Removes `name` from the current scope.
+    ///
+    /// ```swift
+    /// try TaskContext.remove("request_id")
+    /// ```
+    ///
+    /// - Throws: ``ContextError/noScope(key:)``, ``ContextError/allocationFailed``.
+    public static func remove(_ name: String) throws(ContextError) {
+        try _remove(_Store.shared.lookup(name), name: name)
+    }
+
+    /// Removes every key from the current scope. In a chained scope this
+    /// also hides everything inherited (unlike aiotask-context's ChainMap).
+    ///
+    /// ```swift
+    /// try TaskContext.clear()
+    /// ```
+    ///
+    /// - Throws: ``ContextError/noScope(key:)`` with key `"*"` in a task that is in no scope.
+    public static func clear() throws(ContextError) {
+        let slot = try _writeSlot("*")
+        _ = ctxs_slot_clear(slot)
+    }
+
+    /// Counters of the store shared by every context in the process.
+    ///
+    /// ```swift
+    /// print(TaskContext.statistics.liveScopes)
+    /// ```
+    public static var statistics: ContextStatistics {
+        var raw = ctxs_statistics()
+        ctxs_store_statistics(_Store.shared.raw, &raw)
+        return ContextStatistics(
+            liveScopes: raw.live_slots, liveNodes: raw.live_nodes, liveValues: raw.live_values,
+            liveRoots: raw.live_roots, internedKeys: raw.interned_keys,
+            bytesInUse: raw.bytes_in_use, bytesReserved: raw.bytes_reserved)
+    }
+}

@@ -1,0 +1,79 @@
+import CContextStore
+
+extension TaskContext {
+    /// The scope a new scope with `inheritance` should be, or nil when the
+    /// caller's own bound scope already is it (sharing a bound scope).
+    static func _newScope(_ inheritance: Inheritance, rebindShared: Bool) -> _Scope? {
+        if inheritance == .share {
+            if let bound = _binding.get() { return rebindShared ? bound : nil }
+            if !_inTask, let thread = ctxs_thread_slot(_Store.shared.raw) {
+                return _Scope(adopting: ctxs_slot_retain(thread))
+            }
+            return _Scope.make(.share, over: nil)
+        }
+        return _Scope.make(inheritance, over: _readSlot())
+    }
+
+    /// Runs `body` in a new context scope that starts from the enclosing
+    /// context by `inheritance`, and returns what it returns.
+    ///
+    /// ```swift
+    /// try TaskContext.set(user, "ada")
+    /// TaskContext.run(inheriting: .copy) {
+    ///     try? TaskContext.set(user, "bob")   // only in this scope
+    /// }
+    /// TaskContext.get(user)                    // "ada"
+    /// ```
+    ///
+    /// With no enclosing context every mode starts empty. Off any task the
+    /// enclosing context is the thread's own.
+    public static func run<R>(inheriting inheritance: Inheritance = .copy, _ body: () throws -> R) rethrows -> R {
+        guard let scope = _newScope(inheritance, rebindShared: false) else { return try body() }
+        return try _binding.withValue(scope, operation: body)
+    }
+
+    /// Runs `body` in a new context scope that starts from the enclosing
+    /// context by `inheritance`, and returns what it returns.
+    ///
+    /// ```swift
+    /// await TaskContext.run {
+    ///     try? TaskContext.set(ContextKey<String>("request_id"), UUID().uuidString)
+    ///     await handle(request)
+    /// }
+    /// ```
+    public static func run<R>(
+        inheriting inheritance: Inheritance = .copy,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> R
+    ) async rethrows -> R {
+        guard let scope = _newScope(inheritance, rebindShared: false) else { return try await body() }
+        return try await _binding.withValue(scope, operation: body, isolation: isolation)
+    }
+
+    /// Runs `body` in a new scope that starts from `context`: for callbacks,
+    /// futures and Dispatch work that should carry a context along.
+    ///
+    /// ```swift
+    /// let snapshot = TaskContext.current
+    /// queue.async {
+    ///     TaskContext.run(with: snapshot) { log("in the request's context") }
+    /// }
+    /// ```
+    public static func run<R>(with context: TaskContext, _ body: () throws -> R) rethrows -> R {
+        try _binding.withValue(_Scope.make(with: context._map.raw), operation: body)
+    }
+
+    /// Runs `body` in a new scope that starts from `context`.
+    ///
+    /// ```swift
+    /// let snapshot = TaskContext.current
+    /// await TaskContext.run(with: snapshot) { await work() }
+    /// ```
+    public static func run<R>(
+        with context: TaskContext,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> R
+    ) async rethrows -> R {
+        try await _binding.withValue(_Scope.make(with: context._map.raw), operation: body, isolation: isolation)
+    }
+}

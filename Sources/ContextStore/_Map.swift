@@ -1,0 +1,58 @@
+import CContextStore
+
+/// Owns one reference to an immutable C map.
+@usableFromInline
+final class _Map: @unchecked Sendable {
+    // Safe: the C map is immutable once made and its reference count is
+    // atomic, so any thread may read or release it; `raw` never changes.
+    @usableFromInline let raw: OpaquePointer
+
+    /// Takes over a +1 reference.
+    @usableFromInline init(adopting raw: OpaquePointer) {
+        self.raw = raw
+    }
+
+    deinit {
+        ctxs_map_release(raw)
+    }
+
+    @usableFromInline static let empty = _Map(adopting: ctxs_map_new(_Store.shared.raw))
+
+    /// The box stored under `id`, or nil.
+    @usableFromInline
+    func box(for id: UInt64) -> _AnyBox? {
+        var value: UnsafeMutableRawPointer?
+        guard ctxs_map_find(raw, id, &value) == 1, let value else { return nil }
+        return Unmanaged<_AnyBox>.fromOpaque(value).takeUnretainedValue()
+    }
+
+    @usableFromInline
+    func setting(_ id: UInt64, _ box: _AnyBox) throws(ContextError) -> _Map {
+        var out: OpaquePointer?
+        let status = withExtendedLifetime(box) {
+            ctxs_map_assoc(raw, id, Unmanaged.passUnretained(box).toOpaque(), &out)
+        }
+        guard status == CTXS_OK.rawValue, let out else { throw .allocationFailed }
+        return _Map(adopting: out)
+    }
+
+    @usableFromInline
+    func removing(_ id: UInt64) throws(ContextError) -> _Map {
+        var out: OpaquePointer?
+        guard ctxs_map_without(raw, id, &out) == CTXS_OK.rawValue, let out else { throw .allocationFailed }
+        return _Map(adopting: out)
+    }
+
+    var count: Int { ctxs_map_count(raw) }
+
+    /// Every (id, box) pair, in trie order.
+    func forEach(_ body: (UInt64, _AnyBox) -> Void) {
+        var iterator = ctxs_map_iter()
+        ctxs_map_iter_init(&iterator, raw)
+        var key: UInt64 = 0
+        var value: UnsafeMutableRawPointer?
+        while ctxs_map_iter_next(&iterator, &key, &value) == 1 {
+            if let value { body(key, Unmanaged<_AnyBox>.fromOpaque(value).takeUnretainedValue()) }
+        }
+    }
+}
