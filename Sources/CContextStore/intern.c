@@ -59,7 +59,7 @@ static uint64_t hash_bytes(uint64_t seed, const unsigned char *p, size_t n) {
         n -= 8;
     }
     uint64_t tail = 0;
-    memcpy(&tail, p, n);
+    if (n > 0) memcpy(&tail, p, n);
     return ctxs_mix64(h ^ tail ^ ((uint64_t)n << 56));
 }
 

@@ -1,0 +1,133 @@
+# ContextStore: build, test and tooling entry points. `make` lists them.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT ?= $(shell command -v swift)
+CLANG ?= $(shell command -v clang)
+CLANG_FORMAT ?= $(shell command -v clang-format)
+SWIFT_FORMAT ?= $(shell command -v swift-format)
+# Extra arguments for every `swift build` / `swift test`, e.g. --scratch-path DIR.
+SWIFTPM_FLAGS ?=
+# Root needs no sudo (CI runs as root); anyone else does.
+SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Debian packages the build and the benchmark plots need.
+DEPS_PACKAGES := libjemalloc-dev gnuplot-nox
+
+# ---------------------------------------------------------------- the C harness
+C_INCLUDE := Sources/CContextStore/include
+C_SOURCES = $(wildcard Sources/CContextStore/*.c)
+C_HEADERS = $(wildcard Sources/CContextStore/*.h) $(C_INCLUDE)/CContextStore.h
+TEST_C_SOURCES = $(wildcard Tests/C/*.c)
+TEST_C_HEADERS = $(wildcard Tests/C/*.h)
+TEST_C_BUILD := Tests/C/build
+TEST_C_BIN := $(TEST_C_BUILD)/test_core
+TEST_C_TSAN_BIN := $(TEST_C_BUILD)/test_core_tsan
+
+TEST_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Werror -DCTXS_WITH_JEMALLOC -DCTXS_CHECK_INVARIANTS \
+	-I$(C_INCLUDE)
+ASAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_CFLAGS := -fsanitize=thread
+TEST_LDLIBS := -ljemalloc -lpthread
+# lld when the toolchain has it (gold floods sanitizer builds with warnings).
+TEST_LDFLAGS := $(if $(shell command -v ld.lld),-fuse-ld=lld)
+# The Swift toolchain's TSan runtime carries libdispatch interceptors, so a C
+# program linked with it needs the toolchain's libdispatch and BlocksRuntime.
+TOOLCHAIN_LIBDIR := $(abspath $(dir $(realpath $(CLANG)))/../lib/swift/linux)
+comma := ,
+TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
+	-L$(TOOLCHAIN_LIBDIR) -Wl$(comma)-rpath$(comma)$(TOOLCHAIN_LIBDIR) -ldispatch -lBlocksRuntime)
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+.PHONY: help deps build test test-c test-c-tsan tsan asan bench format format-check clean
+
+help: ## List the targets
+	@echo "ContextStore: make TARGET"
+	@echo
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-13s %s\n", $$1, $$2 }'
+	@echo
+	@echo "Variables: SWIFT=$(SWIFT) CLANG=$(CLANG) SWIFTPM_FLAGS=$(SWIFTPM_FLAGS)"
+
+deps: ## Install libjemalloc-dev and gnuplot-nox when missing
+	@missing=""; \
+	for p in $(DEPS_PACKAGES); do \
+		dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "deps: all present ($(DEPS_PACKAGES))"; \
+	else \
+		echo "deps: installing$$missing"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build: ## Build the Swift package
+	$(SWIFT) build $(SWIFTPM_FLAGS)
+
+test: deps ## All Swift tests, then the C harness under ASan+UBSan+LSan
+	$(SWIFT) test $(SWIFTPM_FLAGS)
+	$(MAKE) --no-print-directory test-c
+
+$(TEST_C_BUILD):
+	mkdir -p $@
+
+$(TEST_C_BIN): $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS) Makefile | $(TEST_C_BUILD)
+	@test -n "$(C_SOURCES)" || { echo "no Sources/CContextStore/*.c to test" >&2; exit 1; }
+	$(CLANG) $(TEST_CFLAGS) $(ASAN_CFLAGS) $(C_SOURCES) $(TEST_C_SOURCES) -o $@ \
+		$(TEST_LDFLAGS) $(TEST_LDLIBS)
+
+$(TEST_C_TSAN_BIN): $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS) Makefile | $(TEST_C_BUILD)
+	@test -n "$(C_SOURCES)" || { echo "no Sources/CContextStore/*.c to test" >&2; exit 1; }
+	$(CLANG) $(TEST_CFLAGS) $(TSAN_CFLAGS) $(C_SOURCES) $(TEST_C_SOURCES) -o $@ \
+		$(TEST_LDFLAGS) $(TSAN_LDFLAGS) $(TEST_LDLIBS)
+
+test-c: deps $(TEST_C_BIN) ## The pure-C harness under ASan+UBSan with LeakSanitizer
+	$(ASAN_ENV) ./$(TEST_C_BIN)
+
+test-c-tsan: deps $(TEST_C_TSAN_BIN) ## The pure-C harness under ThreadSanitizer
+	$(TSAN_ENV) ./$(TEST_C_TSAN_BIN)
+
+tsan: ## Swift tests under ThreadSanitizer
+	$(SWIFT) test --sanitize=thread $(SWIFTPM_FLAGS)
+
+asan: ## Swift tests under AddressSanitizer (leak checks off: the runtime leaks)
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address $(SWIFTPM_FLAGS)
+
+bench: ## Benchmarks (placeholder)
+	@echo "bench: the benchmark suite comes with issue 4; nothing to run yet."
+
+FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS)
+FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Package.swift)
+
+format: ## Format C (clang-format) and Swift (swift-format) sources in place
+	@if [ -n "$(CLANG_FORMAT)" ]; then \
+		$(CLANG_FORMAT) -i --style=file $(FORMAT_C_FILES); \
+	else \
+		echo "format: clang-format not found (apt-get install clang-format); C files skipped"; \
+	fi
+	@if [ -n "$(SWIFT_FORMAT)" ]; then \
+		$(SWIFT_FORMAT) format --in-place --recursive --parallel \
+			--configuration .swift-format $(FORMAT_SWIFT_DIRS); \
+	else \
+		echo "format: swift-format not found; Swift files skipped"; \
+	fi
+
+format-check: ## Fail if any C or Swift source is not formatted
+	@if [ -n "$(CLANG_FORMAT)" ]; then \
+		$(CLANG_FORMAT) --dry-run -Werror --style=file $(FORMAT_C_FILES); \
+	else \
+		echo "format-check: clang-format not found; C files skipped"; \
+	fi
+	@if [ -n "$(SWIFT_FORMAT)" ]; then \
+		$(SWIFT_FORMAT) lint --strict --recursive --parallel \
+			--configuration .swift-format $(FORMAT_SWIFT_DIRS); \
+	else \
+		echo "format-check: swift-format not found; Swift files skipped"; \
+	fi
+
+clean: ## Remove build products
+	rm -rf .build $(TEST_C_BUILD)
