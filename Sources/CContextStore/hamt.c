@@ -83,6 +83,23 @@
 
 #include <string.h>
 
+#ifdef CTXS_CHECK_INVARIANTS
+#include <stdio.h>
+#include <stdlib.h>
+/* Opt-in (debug and sanitizer builds): every map a write makes is checked
+ * against I1-I4 before it is returned. O(n) per write. */
+static ctxs_map *checked(ctxs_map *map, const char *operation) {
+    if (!ctxs_map_check(map)) {
+        fprintf(stderr, "CContextStore: %s broke a trie invariant\n", operation);
+        abort();
+    }
+    return map;
+}
+#define CTXS_CHECKED(map, operation) checked((map), (operation))
+#else
+#define CTXS_CHECKED(map, operation) (map)
+#endif
+
 #define CTXS_BITS 5u
 #define CTXS_FANOUT 32u
 #define CTXS_MAX_LEVELS 13 /* levels 0..12: ceil(64 / 5) */
@@ -434,7 +451,7 @@ int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out)
             built = copy_set_slot(&p, parent, i, built);
         }
     }
-    *out = plan_map(&p, store, built, count);
+    *out = CTXS_CHECKED(plan_map(&p, store, built, count), "assoc");
     return CTXS_OK;
 }
 
@@ -507,7 +524,7 @@ int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
         unsigned i = node_leaves(parent) + bit_index(parent->nodemap, pbit);
         built = copy_set_slot(&p, parent, i, built);
     }
-    *out = plan_map(&p, store, built, map->count - 1);
+    *out = CTXS_CHECKED(plan_map(&p, store, built, map->count - 1), "without");
     return CTXS_OK;
 
 absent:
