@@ -8,7 +8,9 @@ import PackageDescription
 let package = Package(
     name: "ContextStore",
     products: [
-        .library(name: "ContextStore", targets: ["ContextStore"])
+        .library(name: "ContextStore", targets: ["ContextStore"]),
+        // The C core on its own, for C callers and the core benchmarks.
+        .library(name: "CContextStore", targets: ["CContextStore"]),
     ],
     traits: [
         .trait(

@@ -1,0 +1,53 @@
+import BenchmarkSupport
+
+enum Locals {
+    @TaskLocal static var int: Int = 0
+    @TaskLocal static var object: Payload? = nil
+}
+
+let benchmarks: @Sendable () -> Void = {
+    configureSuite()
+    let object = Payload(1)
+
+    Benchmark(name("withvalue-int", "TaskLocal")) { benchmark in
+        for i in benchmark.scaledIterations { Locals.$int.withValue(i) { blackHole(i) } }
+    }
+    Benchmark(name("withvalue-class", "TaskLocal")) { benchmark in
+        for i in benchmark.scaledIterations { Locals.$object.withValue(object) { blackHole(i) } }
+    }
+    Benchmark(name("tasklocal-read-class", "TaskLocal")) { benchmark in
+        Locals.$object.withValue(object) {
+            for _ in benchmark.scaledIterations { blackHole(Locals.object) }
+        }
+    }
+
+    for n in contextSizes {
+        let context = Fixture.context(n)
+        Benchmark(name("current", "ContextStore", n)) { benchmark in
+            TaskContext.run(with: context) {
+                for _ in benchmark.scaledIterations { blackHole(TaskContext.current) }
+            }
+        }
+    }
+
+    let context = Fixture.context(8)
+    for (label, mode) in [("copy", Inheritance.copy), ("share", .share), ("chain", .chain)] {
+        Benchmark(name("run-\(label)", "ContextStore", 8)) { benchmark in
+            TaskContext.run(with: context) {
+                for i in benchmark.scaledIterations { TaskContext.run(inheriting: mode) { blackHole(i) } }
+            }
+        }
+    }
+
+    let tasks = Benchmark.Configuration(scalingFactor: .one)
+    Benchmark(name("task", "Task", 8), configuration: tasks) { benchmark in
+        await TaskContext.run(with: context) {
+            for _ in benchmark.scaledIterations { await Task { blackHole(1) }.value }
+        }
+    }
+    Benchmark(name("task-copy", "ContextStore", 8), configuration: tasks) { benchmark in
+        await TaskContext.run(with: context) {
+            for _ in benchmark.scaledIterations { await Task(inheriting: .copy) { blackHole(1) }.value }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The benchmark suite: a package of its own, so ContextStore itself depends
+// on nothing. Baselines (TaskLocal, ServiceContext, TreeDictionary,
+// Dictionary, Task {}) run in the same executables, so every target is a
+// ratio measured side by side. `make bench` runs it and writes RESULTS.md.
+//
+// `name:` pins the identity of the parent package: a clone may live in a
+// folder of any name.
+let benchmarkPlugin: [Target.PluginUsage] = [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+
+let package = Package(
+    name: "Benchmarks",
+    dependencies: [
+        .package(name: "ContextStore", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-service-context", exact: "1.5.1"),
+        .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "ContextStore", package: "ContextStore"),
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ServiceContextModule", package: "swift-service-context"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ]
+        ),
+        .executableTarget(
+            name: "Get",
+            dependencies: ["BenchmarkSupport"],
+            path: "Benchmarks/Get",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "Set",
+            dependencies: ["BenchmarkSupport"],
+            path: "Benchmarks/Set",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "Fork",
+            dependencies: ["BenchmarkSupport"],
+            path: "Benchmarks/Fork",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "Core",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "CContextStore", package: "ContextStore"),
+            ],
+            path: "Benchmarks/Core",
+            plugins: benchmarkPlugin
+        ),
+    ]
+)

@@ -1,0 +1,100 @@
+import Benchmark
+import ContextStore
+import HashTreeCollections
+import ServiceContextModule
+
+@_exported import Benchmark
+@_exported import ContextStore
+@_exported import HashTreeCollections
+@_exported import ServiceContextModule
+
+/// Context sizes every size-dependent benchmark runs at.
+public let contextSizes = [1, 8, 64, 1024, 65536]
+
+/// One configuration for the whole suite: 1,000 operations per measured
+/// iteration, so a sample in nanoseconds reads as picoseconds per operation
+/// (the report divides by 1,000), and malloc counts per 1,000 operations.
+public func configureSuite() {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal],
+        timeUnits: .nanoseconds,
+        warmupIterations: 5,
+        scalingFactor: .kilo,
+        maxDuration: .milliseconds(600),
+        maxIterations: 100_000
+    )
+}
+
+/// The benchmark name the report parses: `operation--subject--n`.
+public func name(_ operation: String, _ subject: String, _ n: Int = 0) -> String {
+    "\(operation)--\(subject)--\(n)"
+}
+
+/// A reference-type value, as a request's user or span would be.
+public final class Payload: Sendable {
+    public let id: Int
+    public init(_ id: Int) { self.id = id }
+}
+
+public enum Fixture {
+    public static func keyName(_ i: Int) -> String { "key-\(i)" }
+
+    public static func keys(_ n: Int) -> [ContextKey<Payload>] {
+        (0..<n).map { ContextKey(keyName($0)) }
+    }
+
+    /// A context holding `key-0` ... `key-(n-1)`.
+    public static func context(_ n: Int) -> TaskContext {
+        var context = TaskContext()
+        for (i, key) in keys(n).enumerated() { context = try! context.setting(key, Payload(i)) }
+        return context
+    }
+
+    public static func tree(_ n: Int) -> TreeDictionary<Int, Payload> {
+        var tree = TreeDictionary<Int, Payload>()
+        for i in 0..<n { tree[i] = Payload(i) }
+        return tree
+    }
+
+    public static func dictionary(_ n: Int) -> [Int: Payload] {
+        var dictionary = [Int: Payload]()
+        for i in 0..<n { dictionary[i] = Payload(i) }
+        return dictionary
+    }
+
+    /// A ServiceContext holding n keys. ServiceContext keys are types, so
+    /// key i is a distinct generic type spelled by the bits of i.
+    public static func serviceContext(_ n: Int) -> ServiceContext {
+        var context = ServiceContext.topLevel
+        for i in 0..<n { store(serviceKey(i), Payload(i), into: &context) }
+        return context
+    }
+
+    public static func serviceKey(_ i: Int) -> any PayloadServiceKey.Type {
+        func step<Prefix>(_: Prefix.Type, _ level: Int) -> any PayloadServiceKey.Type {
+            if level == 18 { return SCKey<Prefix>.self }
+            return (i >> level) & 1 == 0 ? step(Node<Prefix, Bit0>.self, level + 1) : step(Node<Prefix, Bit1>.self, level + 1)
+        }
+        return step(Void.self, 0)
+    }
+
+    static func store<K: PayloadServiceKey>(_ key: K.Type, _ value: Payload, into context: inout ServiceContext) {
+        context[key] = value
+    }
+}
+
+public protocol PayloadServiceKey: ServiceContextKey where Value == Payload {}
+public enum Bit0 {}
+public enum Bit1 {}
+public enum Node<Prefix, Bit> {}
+public enum SCKey<Prefix>: PayloadServiceKey {
+    public typealias Value = Payload
+}
+
+/// Runs `body` with `depth` other task-local bindings above the caller's.
+public func withBindings<R>(_ depth: Int, _ locals: [TaskLocal<Int>], _ body: () -> R) -> R {
+    if depth == 0 { return body() }
+    return locals[depth - 1].withValue(depth) { withBindings(depth - 1, locals, body) }
+}
+
+public let otherLocals: [TaskLocal<Int>] = (0..<100).map { _ in TaskLocal<Int>(wrappedValue: 0) }

@@ -1,0 +1,163 @@
+@testable import ContextStore
+import Foundation
+import Testing
+
+// The hot path reads the bound scope through the runtime's
+// `swift_task_localValueGet` (see `_TaskLocalAccess.swift`) rather than
+// `TaskLocal.get()`. These tests check that the two always agree, so a
+// runtime whose task-local layout differs fails here and not in production.
+
+private let key = ContextKey<String>("access.key")
+
+/// The slot `TaskLocal.get()` reports, and the one `_boundSlot()` borrows.
+private struct Agreement: Equatable, Sendable, CustomStringConvertible {
+    var viaTaskLocal: UInt?
+    var viaRuntime: UInt?
+
+    init() {
+        viaTaskLocal = TaskContext._binding.get().map { UInt(bitPattern: Int(bitPattern: $0.slot)) }
+        viaRuntime = _boundSlot().map { UInt(bitPattern: Int(bitPattern: $0)) }
+    }
+
+    var agrees: Bool { viaTaskLocal == viaRuntime }
+    var isBound: Bool { viaRuntime != nil }
+    var description: String { "TaskLocal.get() \(viaTaskLocal.map(String.init) ?? "nil"), runtime \(viaRuntime.map(String.init) ?? "nil")" }
+}
+
+extension ContextStoreTests {
+    @Suite("Task-local access")
+    struct TaskLocalAccessTests {
+        @Test func unboundInATask() {
+            let now = Agreement()
+            #expect(now.agrees, "\(now)")
+            #expect(!now.isBound)
+        }
+
+        @Test func boundNestedAndUnbound() throws {
+            #expect(!Agreement().isBound)
+            try TaskContext.run {
+                let outer = Agreement()
+                #expect(outer.agrees, "\(outer)")
+                #expect(outer.isBound)
+                try TaskContext.set(key, "outer")
+
+                TaskContext.run(inheriting: .chain) {
+                    let inner = Agreement()
+                    #expect(inner.agrees, "\(inner)")
+                    #expect(inner.isBound)
+                    #expect(inner.viaRuntime != outer.viaRuntime, "a nested scope is a new binding")
+
+                    // Bound to nil inside a binding: nothing is bound.
+                    TaskContext._binding.withValue(nil) {
+                        let none = Agreement()
+                        #expect(none.agrees, "\(none)")
+                        #expect(!none.isBound)
+                        #expect(TaskContext.get(key) == nil)
+                    }
+                    #expect(Agreement() == inner, "unbinding restores the inner binding")
+                }
+                #expect(Agreement() == outer, "unbinding restores the outer binding")
+
+                // Sharing the bound scope does not rebind.
+                TaskContext.run(inheriting: .share) {
+                    #expect(Agreement() == outer)
+                }
+                #expect(TaskContext.get(key) == "outer")
+            }
+            let after = Agreement()
+            #expect(after.agrees, "\(after)")
+            #expect(!after.isBound)
+        }
+
+        @Test func deeplyNestedBindings() {
+            func nest(_ depth: Int, _ seen: inout Set<UInt>) {
+                let now = Agreement()
+                #expect(now.agrees, "depth \(depth): \(now)")
+                if let slot = now.viaRuntime { seen.insert(slot) }
+                guard depth > 0 else { return }
+                TaskContext.run(inheriting: depth % 2 == 0 ? .copy : .chain) { nest(depth - 1, &seen) }
+                #expect(Agreement() == now, "depth \(depth) after its inner scope ended")
+            }
+            var seen: Set<UInt> = []
+            TaskContext.run { nest(20, &seen) }
+            #expect(seen.count == 21, "every level is a binding of its own")
+        }
+
+        @Test func acrossSuspensionPointsAndChildTasks() async throws {
+            try await TaskContext.run {
+                let outer = Agreement()
+                #expect(outer.isBound)
+                await Task.yield()
+                try await Task.sleep(for: .milliseconds(1))
+                #expect(Agreement() == outer)
+
+                async let viaAsyncLet = Agreement()
+                let viaGroup = await withTaskGroup(of: Agreement.self) { group in
+                    group.addTask { Agreement() }
+                    return await group.next()
+                }
+                let viaTask = await Task { Agreement() }.value
+                // Plain children carry the parent's binding.
+                #expect(await viaAsyncLet == outer)
+                #expect(viaGroup == outer)
+                #expect(viaTask == outer)
+
+                // Children with scopes of their own are bound to those.
+                let copied = await Task(inheriting: .copy) { Agreement() }.value
+                let chained = await withTaskGroup(of: Agreement.self) { group in
+                    group.addTask(inheriting: .chain) { Agreement() }
+                    return await group.next()
+                }
+                let shared = await Task(inheriting: .share) { Agreement() }.value
+                #expect(copied.agrees && copied.isBound && copied != outer, "\(copied)")
+                #expect(chained.map { $0.agrees && $0.isBound && $0 != outer } == true, "\(String(describing: chained))")
+                #expect(shared == outer)
+
+                // A detached task has no binding.
+                let detached = await Task.detached { Agreement() }.value
+                #expect(detached.agrees, "\(detached)")
+                #expect(!detached.isBound)
+            }
+        }
+
+        @Test func onAThreadWithASynchronousBinding() async {
+            let seen = await onPlainThread { () -> [Agreement] in
+                var seen = [Agreement()]
+                let scope = _Scope.make(.copy, over: nil)
+                TaskContext._binding.withValue(scope) {
+                    seen.append(Agreement())
+                    TaskContext._binding.withValue(nil) { seen.append(Agreement()) }
+                    TaskContext.run(inheriting: .chain) { seen.append(Agreement()) }
+                    seen.append(Agreement())
+                }
+                seen.append(Agreement())
+                return seen
+            }
+            #expect(seen.count == 6)
+            for (index, agreement) in seen.enumerated() {
+                #expect(agreement.agrees, "step \(index): \(agreement)")
+            }
+            #expect(seen.map(\.isBound) == [false, true, false, true, true, false])
+            #expect(seen[1] == seen[4], "the outer binding is restored")
+            #expect(seen[3] != seen[1], "the nested scope is a binding of its own")
+        }
+
+        @Test func theHotPathReadsWhatTheBindingHolds() async throws {
+            // `get` goes through `_boundSlot()`; on a thread it falls back to
+            // the thread's context only when nothing is bound.
+            let seen = await onPlainThread { () -> [String?] in
+                try? TaskContext.set(key, "thread")
+                var seen = [TaskContext.get(key)]
+                let scope = _Scope.make(.copy, over: nil)
+                TaskContext._binding.withValue(scope) {
+                    seen.append(TaskContext.get(key))
+                    try? TaskContext.set(key, "bound")
+                    seen.append(TaskContext.get(key))
+                }
+                seen.append(TaskContext.get(key))
+                return seen
+            }
+            #expect(seen == ["thread", nil, "bound", "thread"])
+        }
+    }
+}
