@@ -225,6 +225,12 @@ typedef struct plan {
     ctxs_kind kinds[CTXS_PLAN_MAX];
 } plan;
 
+static inline void plan_init(plan *p, ctxs_store *store) {
+    p->store = store;
+    p->count = 0;
+    p->used = 0;
+}
+
 static inline void plan_need(plan *p, size_t size, ctxs_kind kind) {
     p->sizes[p->count] = size;
     p->kinds[p->count] = kind;
@@ -267,89 +273,180 @@ static ctxs_map *plan_map(plan *p, ctxs_store *store, ctxs_node *root, size_t co
 
 /* ------------------------------------------------------ transitions */
 
-/* copy-and-set-slot: a copy of src with slot i replaced by `object` (which
- * the copy takes over); every other slot is retained. */
-static ctxs_node *copy_set_slot(plan *p, const ctxs_node *src, unsigned i, void *object) {
-    ctxs_node *dst = plan_node(p, src->datamap, src->nodemap);
-    unsigned slots = node_slots(src);
-    memcpy(dst->slots, src->slots, slots * sizeof(void *));
-    retain_slots_except(src, i);
-    dst->slots[i] = object;
-    return dst;
+/* A node's next contents: bitmaps and slots, and which slot of the source
+ * does not carry over (UINT32_MAX for none). */
+typedef struct shape {
+    uint32_t datamap;
+    uint32_t nodemap;
+    unsigned skip;
+    void *slots[CTXS_FANOUT];
+} shape;
+
+/* set-slot: slot i becomes `object`. */
+static void shape_set_slot(shape *s, const ctxs_node *src, unsigned i, void *object) {
+    s->datamap = src->datamap;
+    s->nodemap = src->nodemap;
+    s->skip = i;
+    memcpy(s->slots, src->slots, node_slots(src) * sizeof(void *));
+    s->slots[i] = object;
 }
 
-/* copy-and-insert-leaf: fragment `bit` was empty in src. */
-static ctxs_node *copy_insert_leaf(plan *p, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
-    ctxs_node *dst = plan_node(p, src->datamap | bit, src->nodemap);
+/* insert-leaf: fragment `bit` was empty. */
+static void shape_insert_leaf(shape *s, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
     unsigned at = bit_index(src->datamap, bit), slots = node_slots(src);
-    memcpy(dst->slots, src->slots, at * sizeof(void *));
-    dst->slots[at] = leaf;
-    memcpy(dst->slots + at + 1, src->slots + at, (slots - at) * sizeof(void *));
-    retain_slots_except(src, UINT32_MAX);
-    return dst;
+    s->datamap = src->datamap | bit;
+    s->nodemap = src->nodemap;
+    s->skip = UINT32_MAX;
+    memcpy(s->slots, src->slots, at * sizeof(void *));
+    s->slots[at] = leaf;
+    memcpy(s->slots + at + 1, src->slots + at, (slots - at) * sizeof(void *));
 }
 
-/* copy-and-migrate-leaf-to-node: the leaf of fragment `bit` leaves the data
- * group and `child` (already holding the leaf) joins the child group. */
-static ctxs_node *copy_leaf_to_node(plan *p, const ctxs_node *src, uint32_t bit, ctxs_node *child) {
-    ctxs_node *dst = plan_node(p, src->datamap & ~bit, src->nodemap | bit);
-    unsigned from = bit_index(src->datamap, bit);
-    unsigned leaves = node_leaves(src), slots = node_slots(src);
-    unsigned to = leaves - 1 + bit_index(src->nodemap, bit); /* index in dst */
-    void **d = dst->slots;
-    const void *const *s = (const void *const *)src->slots;
+/* migrate-leaf-to-node: the leaf of fragment `bit` leaves the data group and
+ * `child` (which holds it now) joins the child group. */
+static void shape_leaf_to_node(shape *s, const ctxs_node *src, uint32_t bit, ctxs_node *child) {
+    unsigned from = bit_index(src->datamap, bit), leaves = node_leaves(src), slots = node_slots(src);
+    unsigned to = leaves - 1 + bit_index(src->nodemap, bit);
+    s->datamap = src->datamap & ~bit;
+    s->nodemap = src->nodemap | bit;
+    s->skip = from;
     unsigned j = 0;
     for (unsigned i = 0; i < slots; i++) {
         if (i == from) continue;
-        if (j == to) d[j++] = child;
-        d[j++] = (void *)s[i];
+        if (j == to) s->slots[j++] = child;
+        s->slots[j++] = src->slots[i];
     }
-    if (j == to) d[j++] = child;
-    retain_slots_except(src, from);
-    return dst;
+    if (j == to) s->slots[j++] = child;
 }
 
-/* copy-and-migrate-node-to-leaf: the child of fragment `bit` is replaced by
- * `leaf`, inlined into the data group. */
-static ctxs_node *copy_node_to_leaf(plan *p, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
-    ctxs_node *dst = plan_node(p, src->datamap | bit, src->nodemap & ~bit);
+/* migrate-node-to-leaf: the child of fragment `bit` is replaced by `leaf`,
+ * inlined into the data group. */
+static void shape_node_to_leaf(shape *s, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
     unsigned leaves = node_leaves(src), slots = node_slots(src);
-    unsigned from = leaves + bit_index(src->nodemap, bit);
-    unsigned to = bit_index(src->datamap, bit);
-    void **d = dst->slots;
-    const void *const *s = (const void *const *)src->slots;
+    unsigned from = leaves + bit_index(src->nodemap, bit), to = bit_index(src->datamap, bit);
+    s->datamap = src->datamap | bit;
+    s->nodemap = src->nodemap & ~bit;
+    s->skip = from;
     unsigned j = 0;
     for (unsigned i = 0; i < slots; i++) {
         if (i == from) continue;
-        if (j == to) d[j++] = leaf;
-        d[j++] = (void *)s[i];
+        if (j == to) s->slots[j++] = leaf;
+        s->slots[j++] = src->slots[i];
     }
-    if (j == to) d[j++] = leaf;
-    retain_slots_except(src, from);
+    if (j == to) s->slots[j++] = leaf;
+}
+
+/* remove-leaf. */
+static void shape_remove_leaf(shape *s, const ctxs_node *src, uint32_t bit) {
+    unsigned at = bit_index(src->datamap, bit), slots = node_slots(src);
+    s->datamap = src->datamap & ~bit;
+    s->nodemap = src->nodemap;
+    s->skip = at;
+    memcpy(s->slots, src->slots, at * sizeof(void *));
+    memcpy(s->slots + at, src->slots + at + 1, (slots - at - 1) * sizeof(void *));
+}
+
+/* How a level's new contents are written:
+ *  COPY      into a new node; carried slots are retained (src is shared);
+ *  MOVE      into a new node; carried slots move, src's shell is freed
+ *            (src is exclusive and changes size);
+ *  IN_PLACE  over src itself (src is exclusive and keeps its size). */
+typedef enum write_mode { COPY, MOVE, IN_PLACE } write_mode;
+
+static inline write_mode level_mode(bool exclusive, bool resizes) {
+    return !exclusive ? COPY : resizes ? MOVE : IN_PLACE;
+}
+
+static inline void plan_level(plan *p, write_mode mode, unsigned slots) {
+    if (mode != IN_PLACE) plan_need(p, node_bytes(slots), CTXS_KIND_NODE);
+}
+
+static ctxs_node *emit(plan *p, ctxs_node *src, const shape *s, write_mode mode) {
+    unsigned slots = popcount32(s->datamap | s->nodemap);
+    if (mode == IN_PLACE) {
+        src->datamap = s->datamap;
+        src->nodemap = s->nodemap;
+        memcpy(src->slots, s->slots, slots * sizeof(void *));
+        return src;
+    }
+    ctxs_node *dst = plan_node(p, s->datamap, s->nodemap);
+    memcpy(dst->slots, s->slots, slots * sizeof(void *));
+    if (mode == COPY) {
+        retain_slots_except(src, s->skip);
+    } else {
+        ctxs_free(p->store, src, node_bytes(node_slots(src)), CTXS_KIND_NODE);
+    }
     return dst;
 }
 
-/* copy-and-remove-leaf. */
-static ctxs_node *copy_remove_leaf(plan *p, const ctxs_node *src, uint32_t bit) {
-    ctxs_node *dst = plan_node(p, src->datamap & ~bit, src->nodemap);
-    unsigned at = bit_index(src->datamap, bit), slots = node_slots(src);
-    memcpy(dst->slots, src->slots, at * sizeof(void *));
-    memcpy(dst->slots + at, src->slots + at + 1, (slots - at - 1) * sizeof(void *));
-    retain_slots_except(src, at);
-    return dst;
+/* Number of leading path levels that belong to this write alone: for an
+ * exclusive map (its only holder is the caller, under the slot's lock), a
+ * level is exclusive while it and every node above it has one reference. */
+static unsigned exclusive_levels(bool exclusive, ctxs_node *const *path, unsigned levels) {
+    unsigned n = 0;
+    if (!exclusive) return 0;
+    while (n < levels && atomic_load_explicit(&path[n]->refs, memory_order_acquire) == 1) n++;
+    return n;
+}
+
+/* Rewrites the levels above `level` so that the child at `key`'s fragment
+ * is `built`, and publishes the result: a new +1 map in *out, or, for an
+ * exclusive map, the map itself updated in place (its reference to a shared
+ * node it no longer uses goes to displaced->node). */
+static void finish_path(plan *p, ctxs_map *map, ctxs_node **path, unsigned level, unsigned owned,
+                        uint64_t key, ctxs_node *built, bool replaced, size_t count,
+                        bool exclusive, ctxs_displaced *displaced, ctxs_map **out) {
+    /* `replaced`: built is not the node that was at path[level]. */
+    while (level-- > 0) {
+        ctxs_node *parent = path[level];
+        uint32_t bit = fragment_bit(key, level * CTXS_BITS);
+        unsigned i = node_leaves(parent) + bit_index(parent->nodemap, bit);
+        if (level < owned) {
+            if (!replaced) {
+                built = parent;
+                continue;
+            }
+            /* The old child: shared (we drop our reference) or freed by MOVE. */
+            if (level + 1 == owned) displaced->node = parent->slots[i];
+            parent->slots[i] = built;
+            built = parent;
+            replaced = false;
+        } else {
+            shape s;
+            shape_set_slot(&s, parent, i, built);
+            built = emit(p, parent, &s, COPY);
+            replaced = true;
+        }
+    }
+    if (exclusive) {
+        if (replaced && owned == 0 && map->root != NULL) displaced->node = map->root;
+        map->root = built;
+        map->count = count;
+        *out = map;
+    } else {
+        *out = plan_map(p, map->store, built, count);
+    }
+}
+
+void ctxs_displaced_release(ctxs_store *store, ctxs_displaced *displaced) {
+    if (displaced->leaf != NULL) leaf_release(store, displaced->leaf);
+    if (displaced->node != NULL) node_release(store, displaced->node);
+    displaced->leaf = NULL;
+    displaced->node = NULL;
 }
 
 /* ---------------------------------------------------------------- assoc */
 
 typedef enum assoc_case { ASSOC_EMPTY, ASSOC_SAME, ASSOC_REPLACE, ASSOC_INSERT, ASSOC_MIGRATE } assoc_case;
 
-int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
+static int assoc(ctxs_map *map, uint64_t key, void *value, bool exclusive, ctxs_map **out,
+                 ctxs_displaced *displaced) {
     ctxs_store *store = map->store;
-    const ctxs_node *path[CTXS_MAX_LEVELS];
+    ctxs_node *path[CTXS_MAX_LEVELS];
     unsigned depth = 0, shift = 0;
-    const ctxs_node *node = map->root;
-    const ctxs_leaf *other = NULL; /* the leaf a migration moves down */
-    unsigned chain = 0;            /* one-child nodes a migration needs */
+    ctxs_node *node = map->root;
+    ctxs_leaf *other = NULL; /* the leaf a migration moves down */
+    unsigned chain = 0;      /* one-child nodes a migration needs */
     assoc_case kind;
 
     /* Walk: find where the key goes. */
@@ -383,13 +480,16 @@ int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out)
         }
     }
     if (kind == ASSOC_SAME) {
-        *out = ctxs_map_fork(map);
+        *out = exclusive ? map : ctxs_map_fork(map);
         return CTXS_OK;
     }
+    unsigned owned = kind == ASSOC_EMPTY ? 0 : exclusive_levels(exclusive, path, depth + 1);
 
-    /* Plan: list every object the new map needs, bottom-up, then allocate. */
-    plan p = {.store = store};
+    /* Plan: list every object the result needs, bottom-up, then allocate. */
+    plan p;
+    plan_init(&p, store);
     plan_need(&p, sizeof(ctxs_leaf), value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
+    write_mode bottom_mode = COPY;
     if (kind == ASSOC_EMPTY) {
         plan_need(&p, node_bytes(1), CTXS_KIND_NODE);
     } else {
@@ -397,13 +497,13 @@ int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out)
             plan_need(&p, node_bytes(2), CTXS_KIND_NODE);
             for (unsigned i = 0; i < chain; i++) plan_need(&p, node_bytes(1), CTXS_KIND_NODE);
         }
-        for (unsigned level = depth + 1; level-- > 0;) {
-            unsigned slots = node_slots(path[level]);
-            if (level == depth && kind == ASSOC_INSERT) slots++;
-            plan_need(&p, node_bytes(slots), CTXS_KIND_NODE);
+        bottom_mode = level_mode(depth < owned, kind == ASSOC_INSERT);
+        plan_level(&p, bottom_mode, node_slots(path[depth]) + (kind == ASSOC_INSERT));
+        for (unsigned level = depth; level-- > 0;) {
+            if (level >= owned) plan_need(&p, node_bytes(node_slots(path[level])), CTXS_KIND_NODE);
         }
     }
-    plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    if (!exclusive) plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
     if (plan_allocate(&p) != CTXS_OK) return CTXS_ENOMEM;
 
     /* Build: nothing below can fail. */
@@ -414,45 +514,50 @@ int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out)
     leaf->value = value;
     ctxs_value_retain(store, value);
 
-    ctxs_node *built;
     size_t count = map->count + (kind == ASSOC_REPLACE ? 0 : 1);
     if (kind == ASSOC_EMPTY) {
-        built = plan_node(&p, fragment_bit(key, 0), 0);
-        built->slots[0] = leaf;
-    } else {
-        unsigned bottom_shift = depth * CTXS_BITS;
-        const ctxs_node *at = path[depth];
-        uint32_t bit = fragment_bit(key, bottom_shift);
-        if (kind == ASSOC_MIGRATE) {
-            /* The deepest new node holds both leaves; one-child nodes above. */
-            unsigned s = bottom_shift + CTXS_BITS * (chain + 1);
-            uint32_t bit_new = fragment_bit(key, s), bit_old = fragment_bit(other->key, s);
-            ctxs_node *sub = plan_node(&p, bit_new | bit_old, 0);
-            bool new_first = bit_new < bit_old;
-            sub->slots[new_first ? 0 : 1] = leaf;
-            sub->slots[new_first ? 1 : 0] = (void *)other;
-            leaf_retain((ctxs_leaf *)other);
-            for (unsigned i = 0; i < chain; i++) {
-                s -= CTXS_BITS;
-                ctxs_node *up = plan_node(&p, 0, fragment_bit(key, s));
-                up->slots[0] = sub;
-                sub = up;
-            }
-            built = copy_leaf_to_node(&p, at, bit, sub);
-        } else if (kind == ASSOC_REPLACE) {
-            built = copy_set_slot(&p, at, bit_index(at->datamap, bit), leaf);
-        } else {
-            built = copy_insert_leaf(&p, at, bit, leaf);
-        }
-        for (unsigned level = depth; level-- > 0;) {
-            const ctxs_node *parent = path[level];
-            uint32_t pbit = fragment_bit(key, level * CTXS_BITS);
-            unsigned i = node_leaves(parent) + bit_index(parent->nodemap, pbit);
-            built = copy_set_slot(&p, parent, i, built);
-        }
+        ctxs_node *root = plan_node(&p, fragment_bit(key, 0), 0);
+        root->slots[0] = leaf;
+        finish_path(&p, map, path, 0, 0, key, root, true, count, exclusive, displaced, out);
+        return CTXS_OK;
     }
-    *out = CTXS_CHECKED(plan_map(&p, store, built, count), "assoc");
+    ctxs_node *at = path[depth];
+    uint32_t bit = fragment_bit(key, depth * CTXS_BITS);
+    shape s;
+    if (kind == ASSOC_MIGRATE) {
+        /* The deepest new node holds both leaves; one-child nodes above. */
+        unsigned sh = depth * CTXS_BITS + CTXS_BITS * (chain + 1);
+        uint32_t bit_new = fragment_bit(key, sh), bit_old = fragment_bit(other->key, sh);
+        ctxs_node *sub = plan_node(&p, bit_new | bit_old, 0);
+        bool new_first = bit_new < bit_old;
+        sub->slots[new_first ? 0 : 1] = leaf;
+        sub->slots[new_first ? 1 : 0] = other;
+        if (bottom_mode == COPY) leaf_retain(other); /* else it moves down */
+        for (unsigned i = 0; i < chain; i++) {
+            sh -= CTXS_BITS;
+            ctxs_node *up = plan_node(&p, 0, fragment_bit(key, sh));
+            up->slots[0] = sub;
+            sub = up;
+        }
+        shape_leaf_to_node(&s, at, bit, sub);
+    } else if (kind == ASSOC_REPLACE) {
+        unsigned i = bit_index(at->datamap, bit);
+        if (bottom_mode != COPY) displaced->leaf = at->slots[i];
+        shape_set_slot(&s, at, i, leaf);
+    } else {
+        shape_insert_leaf(&s, at, bit, leaf);
+    }
+    ctxs_node *built = emit(&p, at, &s, bottom_mode);
+    finish_path(&p, map, path, depth, owned, key, built, bottom_mode != IN_PLACE, count, exclusive,
+                displaced, out);
     return CTXS_OK;
+}
+
+int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
+    ctxs_displaced none = {NULL, NULL};
+    int status = assoc(map, key, value, false, out, &none);
+    if (status == CTXS_OK) *out = CTXS_CHECKED(*out, "assoc");
+    return status;
 }
 
 int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
@@ -460,13 +565,22 @@ int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
     return ctxs_map_assoc_any(map, key, value, out);
 }
 
+int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced) {
+    ctxs_map *same;
+    int status = assoc(map, key, value, true, &same, displaced);
+    if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc");
+    return status;
+}
+
 /* -------------------------------------------------------------- without */
 
-int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
+static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_map **out,
+                   ctxs_displaced *displaced) {
     ctxs_store *store = map->store;
-    const ctxs_node *path[CTXS_MAX_LEVELS];
+    ctxs_node *path[CTXS_MAX_LEVELS];
     unsigned depth = 0, shift = 0;
-    const ctxs_node *node = map->root;
+    ctxs_node *node = map->root;
+    ctxs_leaf *removed;
 
     /* Walk to the leaf. */
     for (;;) {
@@ -474,8 +588,8 @@ int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
         path[depth] = node;
         uint32_t bit = fragment_bit(key, shift);
         if (node->datamap & bit) {
-            const ctxs_leaf *leaf = node->slots[bit_index(node->datamap, bit)];
-            if (leaf->key != key) goto absent;
+            removed = node->slots[bit_index(node->datamap, bit)];
+            if (removed->key != key) goto absent;
             break;
         }
         if (!(node->nodemap & bit)) goto absent;
@@ -483,16 +597,30 @@ int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
         depth++;
         shift += CTXS_BITS;
     }
+    unsigned owned = exclusive_levels(exclusive, path, depth + 1);
 
     if (map->count == 1) {
-        *out = ctxs_map_new(store);
+        if (!exclusive) {
+            *out = ctxs_map_new(store);
+            return CTXS_OK;
+        }
+        /* The trie is one root node holding one leaf. */
+        if (owned == 0) {
+            displaced->node = map->root;
+        } else {
+            displaced->leaf = removed;
+            ctxs_free(store, map->root, node_bytes(1), CTXS_KIND_NODE);
+        }
+        map->root = NULL;
+        map->count = 0;
+        *out = map;
         return CTXS_OK;
     }
 
-    /* Decide the shape. `top` is the deepest level that is copied rather
+    /* Decide the shape. `top` is the deepest level that is rewritten rather
      * than collapsed; `carry` is the lone leaf a collapse carries up. */
-    const ctxs_node *bottom = path[depth];
-    const ctxs_leaf *carry = NULL;
+    ctxs_node *bottom = path[depth];
+    ctxs_leaf *carry = NULL;
     unsigned top = depth;
     if (depth > 0 && node_leaves(bottom) == 2 && node_children(bottom) == 0) {
         uint32_t bit = fragment_bit(key, depth * CTXS_BITS);
@@ -501,33 +629,57 @@ int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
         while (top > 0 && node_leaves(path[top]) == 0 && node_children(path[top]) == 1) top--;
     }
 
-    plan p = {.store = store};
-    for (unsigned level = top + 1; level-- > 0;) {
-        unsigned slots = node_slots(path[level]);
-        if (level == top && carry == NULL) slots--;
-        plan_need(&p, node_bytes(slots), CTXS_KIND_NODE);
+    write_mode top_mode = level_mode(top < owned, carry == NULL);
+    plan p;
+    plan_init(&p, store);
+    plan_level(&p, top_mode, node_slots(path[top]) - (carry == NULL));
+    for (unsigned level = top; level-- > 0;) {
+        if (level >= owned) plan_need(&p, node_bytes(node_slots(path[level])), CTXS_KIND_NODE);
     }
-    plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    if (!exclusive) plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
     if (plan_allocate(&p) != CTXS_OK) return CTXS_ENOMEM;
 
-    ctxs_node *built;
     uint32_t bit = fragment_bit(key, top * CTXS_BITS);
+    shape s;
     if (carry != NULL) {
-        leaf_retain((ctxs_leaf *)carry);
-        built = copy_node_to_leaf(&p, path[top], bit, (ctxs_leaf *)carry);
+        /* The collapsed levels top+1 .. depth disappear. Exclusive ones are
+         * freed here; at the first shared one, this write only drops its
+         * reference, and the carried leaf gains one for its new parent. */
+        unsigned level = top + 1;
+        for (; level <= depth && level < owned; level++) {
+            ctxs_free(store, path[level], node_bytes(node_slots(path[level])), CTXS_KIND_NODE);
+        }
+        if (level <= depth) {
+            if (top < owned) displaced->node = path[level];
+            leaf_retain(carry);
+        } else {
+            displaced->leaf = removed;
+        }
+        shape_node_to_leaf(&s, path[top], bit, carry);
     } else {
-        built = copy_remove_leaf(&p, path[top], bit);
+        if (top_mode != COPY) displaced->leaf = removed;
+        shape_remove_leaf(&s, path[top], bit);
     }
-    for (unsigned level = top; level-- > 0;) {
-        const ctxs_node *parent = path[level];
-        uint32_t pbit = fragment_bit(key, level * CTXS_BITS);
-        unsigned i = node_leaves(parent) + bit_index(parent->nodemap, pbit);
-        built = copy_set_slot(&p, parent, i, built);
-    }
-    *out = CTXS_CHECKED(plan_map(&p, store, built, map->count - 1), "without");
+    ctxs_node *built = emit(&p, path[top], &s, top_mode);
+    finish_path(&p, map, path, top, owned, key, built, top_mode != IN_PLACE, map->count - 1,
+                exclusive, displaced, out);
     return CTXS_OK;
 
 absent:
-    *out = ctxs_map_fork(map);
+    *out = exclusive ? map : ctxs_map_fork(map);
     return CTXS_OK;
+}
+
+int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
+    ctxs_displaced none = {NULL, NULL};
+    int status = without(map, key, false, out, &none);
+    if (status == CTXS_OK) *out = CTXS_CHECKED(*out, "without");
+    return status;
+}
+
+int ctxs_map_without_exclusive(ctxs_map *map, uint64_t key, ctxs_displaced *displaced) {
+    ctxs_map *same;
+    int status = without(map, key, true, &same, displaced);
+    if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive without");
+    return status;
 }

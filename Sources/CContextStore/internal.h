@@ -205,6 +205,23 @@ static inline void ctxs_value_release(ctxs_store *store, void *value) {
 
 /* Like ctxs_map_assoc but accepts value == NULL (a tombstone). */
 int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out);
+
+/* What an exclusive write unlinked: at most one leaf and one node whose
+ * reference the write gave up. Released after the slot's lock is dropped,
+ * since a release may call options.release. */
+typedef struct ctxs_displaced {
+    ctxs_leaf *leaf;
+    ctxs_node *node;
+} ctxs_displaced;
+
+/* Writes into `map` in place. Only for a map whose one reference is held by
+ * the caller under a slot's lock (refs == 1, not the store's empty map):
+ * nobody else can see it, so exclusive nodes on the path are rewritten or
+ * moved instead of copied, and no sibling's refcount is touched. Shared
+ * nodes below are still copied. On CTXS_ENOMEM nothing changed. */
+int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced);
+int ctxs_map_without_exclusive(ctxs_map *map, uint64_t key, ctxs_displaced *displaced);
+void ctxs_displaced_release(ctxs_store *store, ctxs_displaced *displaced);
 /* The leaf for key, or NULL. Borrowed from map. */
 const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key);
 

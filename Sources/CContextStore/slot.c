@@ -81,22 +81,28 @@ int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
     return 0;
 }
 
-/* Swaps in the result of `op` on the slot's map, under the lock. */
+/* Applies one write to the slot's map under the lock. A map only the slot
+ * holds is written in place; a shared one (a snapshot or a fork holds it
+ * too) is replaced by a new version, and the old one released afterwards. */
 static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) {
-    ctxs_map *next;
+    ctxs_displaced displaced = {NULL, NULL};
+    ctxs_map *next = NULL;
     ctxs_lock_acquire(&slot->lock);
     ctxs_map *old = slot->map;
+    bool exclusive = !old->immortal && atomic_load_explicit(&old->refs, memory_order_acquire) == 1;
+    bool tombstone = remove && slot->parent != NULL && !slot->cleared; /* hides the inherited key */
     int status;
-    if (!remove) {
-        status = ctxs_map_assoc_any(old, key, value, &next);
-    } else if (slot->parent != NULL && !slot->cleared) {
-        status = ctxs_map_assoc_any(old, key, NULL, &next); /* hide the inherited key */
+    if (exclusive) {
+        status = remove && !tombstone ? ctxs_map_without_exclusive(old, key, &displaced)
+                                      : ctxs_map_assoc_exclusive(old, key, remove ? NULL : value, &displaced);
     } else {
-        status = ctxs_map_without(old, key, &next);
+        status = remove && !tombstone ? ctxs_map_without(old, key, &next)
+                                      : ctxs_map_assoc_any(old, key, remove ? NULL : value, &next);
+        if (status == CTXS_OK) slot->map = next;
     }
-    if (status == CTXS_OK) slot->map = next;
     ctxs_lock_release(&slot->lock);
-    if (status == CTXS_OK) ctxs_map_release(old);
+    if (status == CTXS_OK && !exclusive) ctxs_map_release(old);
+    ctxs_displaced_release(slot->store, &displaced);
     return status;
 }
 

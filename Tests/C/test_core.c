@@ -1152,6 +1152,104 @@ static void test_model(harness *h) {
     }
 }
 
+/* The model check again, through a slot: the slot writes its map in place
+ * while nothing else holds it, and copies paths once a snapshot shares it.
+ * Snapshots are taken, kept, dropped and restored at random so that writes
+ * hit every mix of exclusive and shared levels. */
+static void test_slot_model(harness *h) {
+    uint64_t universe[640];
+    size_t un = model_universe(universe);
+    tracker *pool[MODEL_POOL];
+    for (size_t i = 0; i < MODEL_POOL; i++) pool[i] = tv_new(h, 2000000 + i);
+    ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
+    REQUIRE(slot != NULL);
+    model cur_m = {0};
+    ctxs_map *kept[MODEL_KEPT] = {0};
+    model kept_m[MODEL_KEPT];
+    memset(kept_m, 0, sizeof kept_m);
+    rng r = {0x5EED0002};
+    size_t snapshots = 0, hits = 0, max_count = 0;
+    bool ok = true;
+    long op;
+
+    for (op = 0; op < MODEL_OPS && ok; op++) {
+        uint64_t dice = rng_below(&r, 100);
+        uint64_t key = model_pick(&r, universe, un);
+        if (dice < 50) {
+            tracker *value = pool[rng_below(&r, MODEL_POOL)];
+            ok = CHECKF(ctxs_slot_assoc(slot, key, value) == CTXS_OK, "op %ld: slot assoc", op);
+            model_set(&cur_m, key, value);
+        } else if (dice < 80) {
+            ok = CHECKF(ctxs_slot_without(slot, key) == CTXS_OK, "op %ld: slot without", op);
+            if (model_del(&cur_m, key)) hits++;
+        } else if (dice < 88) {
+            size_t i = (size_t)rng_below(&r, MODEL_KEPT);
+            if (kept[i] != NULL) {
+                ok = MAP_EQUALS(kept[i], &kept_m[i]);
+                ctxs_map_release(kept[i]);
+            }
+            kept[i] = NULL;
+            ok = ok && CHECK(ctxs_slot_snapshot(slot, &kept[i]) == CTXS_OK);
+            model_copy(&kept_m[i], &cur_m);
+            snapshots++;
+        } else if (dice < 97) {
+            size_t i = (size_t)rng_below(&r, MODEL_KEPT);
+            if (kept[i] != NULL) {
+                ok = MAP_EQUALS(kept[i], &kept_m[i]);
+                ctxs_map_release(kept[i]);
+                kept[i] = NULL;
+            }
+        } else {
+            size_t i = (size_t)rng_below(&r, MODEL_KEPT);
+            if (kept[i] != NULL) {
+                ok = CHECK(ctxs_slot_replace(slot, kept[i]) == CTXS_OK);
+                model_copy(&cur_m, &kept_m[i]);
+            }
+        }
+        if (!ok) break;
+        if (cur_m.n > max_count) max_count = cur_m.n;
+        uint64_t probe = model_pick(&r, universe, un);
+        void *value = NULL;
+        int found = ctxs_slot_find(slot, probe, &value);
+        void *expected = model_get(&cur_m, probe);
+        ok = CHECKF(found == (expected != NULL) && (found == 0 || value == expected),
+                    "op %ld: slot find 0x%llx: %d %p, model %p", op, ull(probe), found, value,
+                    expected);
+        if (found) tv_put(h, value);
+        if (ok && op % 512 == 0) {
+            ctxs_map *now = NULL;
+            ok = CHECK(ctxs_slot_snapshot(slot, &now) == CTXS_OK);
+            ok = ok && CHECKF(ctxs_map_check(now) == 1, "op %ld: invariants", op) &&
+                 MAP_EQUALS(now, &cur_m);
+            ctxs_map *rebuilt = ok ? map_from_model(h, &cur_m) : NULL;
+            ok = ok && CHECKF(ctxs_map_same_shape(now, rebuilt) == 1,
+                              "op %ld: an in-place write left a non-canonical trie", op);
+            ctxs_map_release(rebuilt);
+            ctxs_map_release(now);
+        }
+    }
+    if (!ok)
+        printf("    (slot model check stopped at op %ld of %d)\n", op, MODEL_OPS);
+    else
+        CHECKF(max_count > 200 && snapshots > 1000 && hits > 10000,
+               "the slot model check did not exercise enough: max %zu snapshots %zu hits %zu",
+               max_count, snapshots, hits);
+    for (size_t i = 0; i < MODEL_KEPT; i++) {
+        if (kept[i] != NULL && ok) ok = MAP_EQUALS(kept[i], &kept_m[i]);
+        ctxs_map_release(kept[i]);
+        model_free(&kept_m[i]);
+    }
+    ctxs_slot_release(slot);
+    model_free(&cur_m);
+    for (size_t i = 0; i < MODEL_POOL; i++) {
+        CHECKF(atomic_load(&pool[i]->retains) == atomic_load(&pool[i]->releases),
+               "pool value %zu: %lld retains, %lld releases", i,
+               (long long)atomic_load(&pool[i]->retains),
+               (long long)atomic_load(&pool[i]->releases));
+        tv_drop(pool[i]);
+    }
+}
+
 /* ============================================================== refcount */
 
 typedef struct reenter {
@@ -2593,6 +2691,7 @@ static const struct {
     {"persistence", test_persistence},
     {"shape", test_shape},
     {"model", test_model},
+    {"slot_model", test_slot_model},
     {"refcount", test_refcount},
     {"alloc_failure", test_alloc_failure},
     {"slots_plain", test_slots_plain},

@@ -1,7 +1,6 @@
 import CContextStore
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 
 /// "options.release is never called while the store holds a lock, so it may
@@ -15,7 +14,7 @@ struct CallbackTests {
     /// A read of a slot on another thread, started now.
     final class LockProbe: Sendable {
         private let done = DispatchSemaphore(value: 0)
-        private let finished = Mutex(false)
+        private let finished = Locked(false)
 
         /// Starts a thread that reads `slot` (taking its lock) and reports back.
         init(_ slot: SendablePointer) {
@@ -41,8 +40,8 @@ struct CallbackTests {
 
     /// Arms the tracker so that each callback for `value` probes `slots`.
     final class Prober: Sendable {
-        private let results = Mutex<[(String, Bool)]>([])
-        private let probes = Mutex<[LockProbe]>([])
+        private let results = Locked<[(String, Bool)]>([])
+        private let probes = Locked<[LockProbe]>([])
 
         func arm(_ tracker: LifetimeTracker, value: UnsafeMutableRawPointer, slots: [SendablePointer]) {
             let target = value.bits
@@ -105,8 +104,8 @@ struct CallbackTests {
             let slot = SendablePointer(try #require(ctxs_slot_create(s.store, nil, nil)))
             let marker = s.value().bits
             final class Observation: Sendable {
-                let lockWasFree = Mutex<Bool?>(nil)
-                let probes = Mutex<[LockProbe]>([])
+                let lockWasFree = Locked<Bool?>(nil)
+                let probes = Locked<[LockProbe]>([])
             }
             let seen = Observation()
             var dying: ReentrantValue? = ReentrantValue(tracker: s.tracker) {

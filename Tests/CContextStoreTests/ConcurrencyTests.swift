@@ -1,7 +1,7 @@
+import Synchronization
 import CContextStore
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 
 /// Runs `body(0..<threads)` on that many OS threads at once and waits for all.
@@ -30,7 +30,7 @@ func runConcurrently(threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
 
 /// Problems seen on worker threads, checked on the test's thread afterwards.
 final class ProblemLog: Sendable {
-    private let problems = Mutex<[String]>([])
+    private let problems = Locked<[String]>([])
 
     func record(_ message: String) { problems.withLock { $0.append(message) } }
 
@@ -258,7 +258,7 @@ struct ConcurrencyTests {
     func concurrentInterning() throws {
         try withStore { s in
             let shared = (0..<500).map { "shared-\($0)" }
-            let ids = Mutex<[[String: UInt64]]>(Array(repeating: [:], count: Self.threads))
+            let ids = Locked<[[String: UInt64]]>(Array(repeating: [:], count: Self.threads))
             let log = ProblemLog()
 
             runConcurrently(threads: Self.threads) { t in
