@@ -131,6 +131,8 @@ struct ctxs_slot {
     ctxs_lock lock;
     bool cleared;          /* guarded by lock: a chained layer hides everything inherited */
     ctxs_map *map;         /* guarded by lock: the contents, or a chained slot's layer */
+    void *memo;            /* guarded by lock: the owner's object for `map` as it is now
+                              (retained via options.retain); NULL after any write */
     ctxs_slot *parent;     /* immutable; retained; NULL for a plain slot */
     ctxs_store *store;     /* immutable */
     size_t depth;          /* immutable: 0 plain, parent->depth + 1 chained */

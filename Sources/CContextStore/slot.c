@@ -31,6 +31,7 @@ ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *par
     atomic_init(&slot->refs, 1);
     atomic_init(&slot->lock.held, 0);
     slot->cleared = false;
+    slot->memo = NULL;
     slot->map = initial != NULL ? ctxs_map_fork(initial) : ctxs_map_new(store);
     slot->parent = parent != NULL ? ctxs_slot_retain(parent) : NULL;
     slot->store = store;
@@ -49,9 +50,11 @@ void ctxs_slot_release(ctxs_slot *slot) {
         if (atomic_fetch_sub_explicit(&slot->refs, 1, memory_order_acq_rel) != 1) return;
         ctxs_slot *parent = slot->parent;
         ctxs_map *map = slot->map;
+        void *memo = slot->memo;
         ctxs_store *store = slot->store;
         ctxs_free(store, slot, sizeof *slot, CTXS_KIND_SLOT);
         ctxs_map_release(map);
+        ctxs_value_release(store, memo);
         slot = parent;
     }
 }
@@ -81,6 +84,54 @@ int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
     return 0;
 }
 
+int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
+    for (ctxs_slot *s = slot; s != NULL; s = s->parent) {
+        ctxs_lock_acquire(&s->lock);
+        const ctxs_leaf *leaf = ctxs_map_find_leaf(s->map, key);
+        if (leaf != NULL && leaf->value != NULL) {
+            *value = leaf->value;
+            *held = s; /* stays locked until ctxs_slot_read_end */
+            return 1;
+        }
+        bool stop = leaf != NULL || s->cleared; /* a tombstone, or a cleared layer */
+        ctxs_lock_release(&s->lock);
+        if (stop) return 0;
+    }
+    return 0;
+}
+
+void ctxs_slot_read_end(ctxs_slot *held) { ctxs_lock_release(&held->lock); }
+
+int ctxs_slot_memo_get(ctxs_slot *slot, void **memo) {
+    ctxs_lock_acquire(&slot->lock);
+    void *m = slot->memo;
+    if (m != NULL) ctxs_value_retain(slot->store, m);
+    ctxs_lock_release(&slot->lock);
+    if (m == NULL) return 0;
+    *memo = m;
+    return 1;
+}
+
+int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *memo) {
+    if (slot->parent != NULL || memo == NULL) return 0;
+    int stored = 0;
+    ctxs_lock_acquire(&slot->lock);
+    if (slot->memo == NULL && slot->map == map) {
+        ctxs_value_retain(slot->store, memo);
+        slot->memo = memo;
+        stored = 1;
+    }
+    ctxs_lock_release(&slot->lock);
+    return stored;
+}
+
+/* Takes the memo out (the lock is held); the caller releases it unlocked. */
+static inline void *take_memo(ctxs_slot *slot) {
+    void *memo = slot->memo;
+    slot->memo = NULL;
+    return memo;
+}
+
 /* Applies one write to the slot's map under the lock. A map only the slot
  * holds is written in place; a shared one (a snapshot or a fork holds it
  * too) is replaced by a new version, and the old one released afterwards. */
@@ -100,9 +151,11 @@ static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) 
                                       : ctxs_map_assoc_any(old, key, remove ? NULL : value, &next);
         if (status == CTXS_OK) slot->map = next;
     }
+    void *memo = status == CTXS_OK ? take_memo(slot) : NULL;
     ctxs_lock_release(&slot->lock);
     if (status == CTXS_OK && !exclusive) ctxs_map_release(old);
     ctxs_displaced_release(slot->store, &displaced);
+    ctxs_value_release(slot->store, memo);
     return status;
 }
 
@@ -119,8 +172,10 @@ int ctxs_slot_clear(ctxs_slot *slot) {
     ctxs_map *old = slot->map;
     slot->map = empty;
     if (slot->parent != NULL) slot->cleared = true;
+    void *memo = take_memo(slot);
     ctxs_lock_release(&slot->lock);
     ctxs_map_release(old);
+    ctxs_value_release(slot->store, memo);
     return CTXS_OK;
 }
 
@@ -131,8 +186,10 @@ int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map) {
     ctxs_map *old = slot->map;
     slot->map = mine;
     if (slot->parent != NULL) slot->cleared = true;
+    void *memo = take_memo(slot);
     ctxs_lock_release(&slot->lock);
     ctxs_map_release(old);
+    ctxs_value_release(slot->store, memo);
     return CTXS_OK;
 }
 

@@ -11,7 +11,7 @@ extension TaskContext {
 
     /// The slot reads go to: the bound scope's; else, off any task, the
     /// thread's context if it has one; else nil.
-    @usableFromInline static func _readSlot() -> OpaquePointer? {
+    @inlinable static func _readSlot() -> OpaquePointer? {
         if let slot = _boundSlot() { return slot }
         if _inTask { return nil }
         return ctxs_thread_slot_peek(_Store.shared.raw)
@@ -62,11 +62,19 @@ extension TaskContext {
     /// ```
     public static var current: TaskContext {
         guard let slot = _readSlot() else { return TaskContext() }
-        var map: OpaquePointer?
-        guard ctxs_slot_snapshot(slot, &map) == CTXS_OK.rawValue, let map else {
+        // A plain slot keeps the `_Map` made for its contents as its memo,
+        // so reading `current` again before the next write allocates nothing.
+        var memo: UnsafeMutableRawPointer?
+        if ctxs_slot_memo_get(slot, &memo) == 1, let memo {
+            return TaskContext(_map: Unmanaged<_Map>.fromOpaque(memo).takeRetainedValue())
+        }
+        var raw: OpaquePointer?
+        guard ctxs_slot_snapshot(slot, &raw) == CTXS_OK.rawValue, let raw else {
             fatalError("ContextStore: out of memory while merging a chained context")
         }
-        return TaskContext(_map: _Map(adopting: map))
+        let map = _Map(adopting: raw)
+        _ = ctxs_slot_memo_set(slot, raw, Unmanaged.passUnretained(map).toOpaque())
+        return TaskContext(_map: map)
     }
 
     /// The value under `key` in the current context, or nil if there is
@@ -78,8 +86,15 @@ extension TaskContext {
     /// ```
     @inlinable
     public static func get<Value>(_ key: ContextKey<Value>) -> Value? {
-        guard let id = key._readID, let box = _find(id) else { return nil }
-        return _unbox(box, as: Value.self)
+        guard let id = key._readID, let slot = _readSlot() else { return nil }
+        // A borrowed read: the box is copied out under the slot's lock,
+        // which saves retaining and releasing it. Nothing below calls into
+        // the store before `ctxs_slot_read_end`.
+        var raw: UnsafeMutableRawPointer?
+        var held: OpaquePointer?
+        guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw, let held else { return nil }
+        defer { ctxs_slot_read_end(held) }
+        return Unmanaged<_AnyBox>.fromOpaque(raw)._withUnsafeGuaranteedRef { _unbox($0, as: Value.self) }
     }
 
     /// The value under `key`, or `default`.

@@ -1250,6 +1250,66 @@ static void test_slot_model(harness *h) {
     }
 }
 
+/* Borrowed reads and the memo. */
+static void test_slot_borrow(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *m1 = tv_new(h, 3), *m2 = tv_new(h, 4);
+    ctxs_slot *parent = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(parent != NULL);
+    ctxs_slot *child = ctxs_slot_create(s, NULL, parent);
+    REQUIRE(child != NULL);
+    CHECK_EQ(ctxs_slot_assoc(parent, 1, a), CTXS_OK);
+    CHECK_EQ(ctxs_slot_assoc(child, 2, b), CTXS_OK);
+    long retains = atomic_load(&h->ledger.retains);
+
+    void *v = NULL;
+    ctxs_slot *held = NULL;
+    CHECK_EQ(ctxs_slot_read_begin(child, 2, &v, &held), 1);
+    CHECK(v == b && held == child);
+    if (held != NULL) ctxs_slot_read_end(held);
+    CHECK_EQ(ctxs_slot_read_begin(child, 1, &v, &held), 1); /* falls through to the parent */
+    CHECK(v == a && held == parent);
+    if (held != NULL) ctxs_slot_read_end(held);
+    held = NULL;
+    CHECK_EQ(ctxs_slot_read_begin(child, 3, &v, &held), 0);
+    CHECK(held == NULL);
+    CHECK_EQ(ctxs_slot_without(child, 1), CTXS_OK); /* a tombstone hides the parent's */
+    CHECK_EQ(ctxs_slot_read_begin(child, 1, &v, &held), 0);
+    CHECK_EQ(atomic_load(&h->ledger.retains), retains); /* borrowed: nothing retained */
+    /* The lock is dropped: a write and a read through the same slots go through. */
+    CHECK_EQ(ctxs_slot_assoc(parent, 5, a), CTXS_OK);
+    CHECK_EQ(ctxs_slot_find(child, 5, NULL), 1);
+
+    /* The memo: only for plain slots, only for the current contents, dropped by writes. */
+    ctxs_map *snap = NULL;
+    REQUIRE(ctxs_slot_snapshot(parent, &snap) == CTXS_OK);
+    CHECK_EQ(ctxs_slot_memo_get(parent, &v), 0);
+    CHECK_EQ(ctxs_slot_memo_set(child, snap, m1), 0);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m1), 1);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m2), 0); /* one memo at a time */
+    v = NULL;
+    CHECK_EQ(ctxs_slot_memo_get(parent, &v), 1);
+    CHECK(v == m1);
+    if (v != NULL) tv_put(h, v);
+    CHECK_EQ(atomic_load(&m1->retains) - atomic_load(&m1->releases), 1); /* the slot's */
+    CHECK_EQ(ctxs_slot_assoc(parent, 6, b), CTXS_OK);
+    CHECK_EQ(atomic_load(&m1->retains), atomic_load(&m1->releases)); /* dropped by the write */
+    CHECK_EQ(ctxs_slot_memo_get(parent, &v), 0);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m2), 0); /* stale contents */
+    ctxs_map_release(snap);
+    REQUIRE(ctxs_slot_snapshot(parent, &snap) == CTXS_OK);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m2), 1);
+    ctxs_map_release(snap);
+    CHECK_EQ(ctxs_slot_clear(child), CTXS_OK);
+    ctxs_slot_release(child);
+    ctxs_slot_release(parent); /* drops the memo too */
+    CHECK_EQ(atomic_load(&m2->retains), atomic_load(&m2->releases));
+    tv_drop(a);
+    tv_drop(b);
+    tv_drop(m1);
+    tv_drop(m2);
+}
+
 /* ============================================================== refcount */
 
 typedef struct reenter {
@@ -2692,6 +2752,7 @@ static const struct {
     {"shape", test_shape},
     {"model", test_model},
     {"slot_model", test_slot_model},
+    {"slot_borrow", test_slot_borrow},
     {"refcount", test_refcount},
     {"alloc_failure", test_alloc_failure},
     {"slots_plain", test_slots_plain},

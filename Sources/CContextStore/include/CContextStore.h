@@ -232,6 +232,31 @@ size_t ctxs_slot_depth(const ctxs_slot *slot);
  * `value` may be NULL to test presence (nothing is retained then). */
 int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value);
 
+/* Borrowed read: like ctxs_slot_find, but instead of retaining the value
+ * it leaves the lock of the slot that holds it (*held) taken, so the caller
+ * can copy what it needs out of the value and then call
+ * ctxs_slot_read_end(*held). Between the two it must not call any function
+ * of the store, and should do nothing slow: writers of that slot wait.
+ * Returns 1 (*value borrowed, *held locked) or 0 (absent or hidden; no lock
+ * is held). Never allocates. */
+int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held);
+
+/* Ends a borrowed read: releases the lock ctxs_slot_read_begin left taken. */
+void ctxs_slot_read_end(ctxs_slot *held);
+
+/* The memo: one object the owner attaches to a plain slot's current
+ * contents, such as the wrapper it made for a snapshot, so that the next
+ * snapshot can reuse it. Every write to the slot drops it (options.release,
+ * outside the lock).
+ *
+ * ctxs_slot_memo_get returns 1 and sets *memo (+1: options.retain was
+ * called for the caller) if the slot has one, else 0.
+ * ctxs_slot_memo_set stores `memo` (retained) if the slot is plain, has no
+ * memo, and its contents are still `map` (a map returned by
+ * ctxs_slot_snapshot); returns 1 if stored, else 0 (nothing retained). */
+int ctxs_slot_memo_get(ctxs_slot *slot, void **memo);
+int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *memo);
+
 /* Sets key -> value in the slot (in its own layer, for a chained slot).
  * Atomic with respect to every other slot operation: no update is lost.
  * Returns CTXS_OK, CTXS_EINVAL (value NULL) or CTXS_ENOMEM (slot unchanged). */
