@@ -138,7 +138,7 @@ static void leaf_release(ctxs_store *store, ctxs_leaf *leaf) {
 }
 
 /* Recursion depth is bounded by CTXS_MAX_LEVELS. */
-static void node_release(ctxs_store *store, ctxs_node *node) {
+CTXS_HOT static void node_release(ctxs_store *store, ctxs_node *node) {
     if (atomic_fetch_sub_explicit(&node->refs, 1, memory_order_acq_rel) != 1) return;
     unsigned leaves = node_leaves(node), slots = node_slots(node);
     for (unsigned i = 0; i < leaves; i++) leaf_release(store, node->slots[i]);
@@ -187,24 +187,12 @@ ctxs_store *ctxs_map_store(const ctxs_map *map) { return map->store; }
 
 size_t ctxs_map_count(const ctxs_map *map) { return map->count; }
 
-const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key) {
-    const ctxs_node *node = map->root;
-    unsigned shift = 0;
-    while (node != NULL) {
-        uint32_t bit = fragment_bit(key, shift);
-        if (node->datamap & bit) {
-            const ctxs_leaf *leaf = node->slots[bit_index(node->datamap, bit)];
-            return leaf->key == key ? leaf : NULL;
-        }
-        if (!(node->nodemap & bit)) return NULL;
-        node = node->slots[node_leaves(node) + bit_index(node->nodemap, bit)];
-        shift += CTXS_BITS;
-    }
-    return NULL;
+CTXS_HOT const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key) {
+    return ctxs_find_leaf_inline(map, key);
 }
 
-int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value) {
-    const ctxs_leaf *leaf = ctxs_map_find_leaf(map, key);
+CTXS_HOT int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value) {
+    const ctxs_leaf *leaf = ctxs_find_leaf_inline(map, key);
     if (leaf == NULL || leaf->value == NULL) return 0;
     if (value != NULL) *value = leaf->value;
     return 1;
@@ -439,7 +427,7 @@ void ctxs_displaced_release(ctxs_store *store, ctxs_displaced *displaced) {
 
 typedef enum assoc_case { ASSOC_EMPTY, ASSOC_SAME, ASSOC_REPLACE, ASSOC_INSERT, ASSOC_MIGRATE } assoc_case;
 
-static int assoc(ctxs_map *map, uint64_t key, void *value, bool exclusive, ctxs_map **out,
+CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, bool exclusive, ctxs_map **out,
                  ctxs_displaced *displaced) {
     ctxs_store *store = map->store;
     ctxs_node *path[CTXS_MAX_LEVELS];
@@ -574,7 +562,7 @@ int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_disp
 
 /* -------------------------------------------------------------- without */
 
-static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_map **out,
+CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_map **out,
                    ctxs_displaced *displaced) {
     ctxs_store *store = map->store;
     ctxs_node *path[CTXS_MAX_LEVELS];

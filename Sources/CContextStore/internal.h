@@ -15,6 +15,22 @@
 #define CTXS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CTXS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Hot paths are built twice, with and without the POPCNT instruction, and
+ * the loader picks one (an ifunc): the trie counts bits at every level, and
+ * baseline x86-64 has no POPCNT, so the portable build would spend ~15
+ * instructions per count. SwiftPM forbids per-target -m flags in a package
+ * others depend on, so this is done per function. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CTXS_NO_CLONES 1 /* TSan's runtime is not up when ifunc resolvers run */
+#endif
+#endif
+#if defined(__x86_64__) && !defined(__POPCNT__) && defined(__ELF__) && !defined(CTXS_NO_CLONES)
+#define CTXS_HOT __attribute__((target_clones("popcnt", "default")))
+#else
+#define CTXS_HOT
+#endif
+
 /* ------------------------------------------------------------- spin lock */
 
 /* A test-and-test-and-set lock that yields the CPU after a short spin.
@@ -226,6 +242,24 @@ int ctxs_map_without_exclusive(ctxs_map *map, uint64_t key, ctxs_displaced *disp
 void ctxs_displaced_release(ctxs_store *store, ctxs_displaced *displaced);
 /* The leaf for key, or NULL. Borrowed from map. */
 const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key);
+
+/* The same walk, for inlining into the hot functions of other files. */
+static inline const ctxs_leaf *ctxs_find_leaf_inline(const ctxs_map *map, uint64_t key) {
+    const ctxs_node *node = map->root;
+    unsigned shift = 0;
+    while (node != NULL) {
+        uint32_t bit = UINT32_C(1) << ((key >> shift) & 31u);
+        if (node->datamap & bit) {
+            const ctxs_leaf *leaf = node->slots[__builtin_popcount(node->datamap & (bit - 1))];
+            return leaf->key == key ? leaf : NULL;
+        }
+        if (!(node->nodemap & bit)) return NULL;
+        node = node->slots[__builtin_popcount(node->datamap) +
+                           __builtin_popcount(node->nodemap & (bit - 1))];
+        shift += 5;
+    }
+    return NULL;
+}
 
 /* The pthread key destructor of thread slots (thread.c). */
 void ctxs_thread_slot_destructor(void *slot);

@@ -63,10 +63,10 @@ ctxs_slot *ctxs_slot_parent(const ctxs_slot *slot) { return slot->parent; }
 
 size_t ctxs_slot_depth(const ctxs_slot *slot) { return slot->depth; }
 
-int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
+CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
     for (ctxs_slot *s = slot; s != NULL; s = s->parent) {
         ctxs_lock_acquire(&s->lock);
-        const ctxs_leaf *leaf = ctxs_map_find_leaf(s->map, key);
+        const ctxs_leaf *leaf = ctxs_find_leaf_inline(s->map, key);
         if (leaf != NULL) {
             void *v = leaf->value;
             /* Retained under the lock: once it is dropped a writer may free
@@ -84,10 +84,10 @@ int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
     return 0;
 }
 
-int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
+CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
     for (ctxs_slot *s = slot; s != NULL; s = s->parent) {
         ctxs_lock_acquire(&s->lock);
-        const ctxs_leaf *leaf = ctxs_map_find_leaf(s->map, key);
+        const ctxs_leaf *leaf = ctxs_find_leaf_inline(s->map, key);
         if (leaf != NULL && leaf->value != NULL) {
             *value = leaf->value;
             *held = s; /* stays locked until ctxs_slot_read_end */

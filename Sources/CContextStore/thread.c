@@ -6,6 +6,8 @@
  */
 #include "internal.h"
 
+void *_Atomic ctxs_swift_binding_key = NULL;
+
 void ctxs_thread_slot_destructor(void *slot) { ctxs_slot_release(slot); }
 
 ctxs_slot *ctxs_thread_slot(ctxs_store *store) {

@@ -46,7 +46,7 @@ public struct ContextKey<Value: Sendable>: Sendable, Hashable, CustomStringConve
     }
 
     /// The id to read under, or nil if no key of this name was ever stored.
-    @usableFromInline
+    @inlinable
     var _readID: UInt64? {
         _id != 0 ? _id : _Store.shared.lookup(name)
     }

@@ -2,7 +2,12 @@ import CContextStore
 
 extension TaskContext {
     /// The one task-local behind every context scope.
-    @usableFromInline static let _binding = TaskLocal<_Scope?>(wrappedValue: nil)
+    @usableFromInline static let _binding: TaskLocal<_Scope?> = {
+        let local = TaskLocal<_Scope?>(wrappedValue: nil)
+        // The object lives forever (a static let), so its address is a stable key.
+        ctxs_swift_binding_key_publish(Unmanaged.passUnretained(local).toOpaque())
+        return local
+    }()
 
     /// Whether the caller runs in a task.
     @usableFromInline static var _inTask: Bool {

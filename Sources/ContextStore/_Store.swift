@@ -90,6 +90,10 @@ func _makeBox<Value: Sendable>(_ value: Value) -> _AnyBox {
 /// nil when the stored value is of another type.
 @inlinable
 func _unbox<Value: Sendable>(_ box: _AnyBox, as _: Value.Type) -> Value? {
-    if let typed = box as? _Box<Value> { return typed.value }
+    // Comparing the class pointer costs a load and a compare; `as?` would
+    // call into the runtime (swift_dynamicCastClass) on every read.
+    if ObjectIdentifier(type(of: box)) == ObjectIdentifier(_Box<Value>.self) {
+        return unsafeDowncast(box, to: _Box<Value>.self).value
+    }
     return box.anyValue as? Value
 }

@@ -23,8 +23,12 @@ func _swift_task_localValueGet(_ key: UnsafeRawPointer) -> UnsafeMutableRawPoint
 /// nil when none is bound.
 @inlinable @inline(__always)
 func _boundSlot() -> OpaquePointer? {
-    let key = UnsafeRawPointer(Unmanaged.passUnretained(TaskContext._binding).toOpaque())
-    guard let stored = _swift_task_localValueGet(key) else { return nil }
+    // The key is published by `TaskContext._binding`'s initialiser; before
+    // that nothing can be bound. Reading it from C skips Swift's lazy-global
+    // check on this hot path.
+    guard let key = ctxs_swift_binding_key_get(), let stored = _swift_task_localValueGet(key) else {
+        return nil
+    }
     // The binding stores an `_Scope?`: a single, nullable object reference.
     guard let object = stored.load(as: UnsafeRawPointer?.self) else { return nil }
     return Unmanaged<_Scope>.fromOpaque(object)._withUnsafeGuaranteedRef { $0.slot }

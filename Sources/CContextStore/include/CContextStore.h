@@ -281,6 +281,23 @@ int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out);
  * another store). */
 int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map);
 
+/* ------------------------------------------------------- the Swift layer */
+
+/* One process-wide pointer the Swift layer publishes once (the address of
+ * its task-local, which is its key in the runtime) and then reads on every
+ * get. A C global read costs one load; a Swift global costs a lazy-init
+ * check on every access. NULL until published. */
+#include <stdatomic.h>
+extern void *_Atomic ctxs_swift_binding_key;
+
+static inline void *ctxs_swift_binding_key_get(void) {
+    return atomic_load_explicit(&ctxs_swift_binding_key, memory_order_acquire);
+}
+
+static inline void ctxs_swift_binding_key_publish(void *key) {
+    atomic_store_explicit(&ctxs_swift_binding_key, key, memory_order_release);
+}
+
 /* --------------------------------------------------------- thread slots */
 
 /* The calling thread's own plain slot in `store`, made on first use.
