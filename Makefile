@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan bench format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan bench bench-backends bench-python bench-check bench-thresholds format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -97,8 +97,44 @@ tsan: ## Swift tests under ThreadSanitizer
 asan: ## Swift tests under AddressSanitizer (leak checks off: the runtime leaks)
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address $(SWIFTPM_FLAGS)
 
-bench: ## Benchmarks (placeholder)
-	@echo "bench: the benchmark suite comes with issue 4; nothing to run yet."
+# ------------------------------------------------------------ the benchmarks
+BENCH_DIR := Benchmarks
+BENCH_RAW := $(BENCH_DIR)/Results/raw
+BENCH_VENV := $(BENCH_DIR)/.venv-bench
+BENCH_PLUGIN = cd $(BENCH_DIR) && $(SWIFT) package --disable-sandbox --allow-writing-to-package-directory \
+	benchmark --no-progress --format histogramSamples --path Results/raw
+BACKEND_CFLAGS := -std=c11 -O2 -I$(C_INCLUDE)
+
+bench: deps ## The benchmark suite (release): writes Benchmarks/RESULTS.md, the chart and the README table
+	rm -rf $(BENCH_RAW) && mkdir -p $(BENCH_RAW)
+	$(BENCH_PLUGIN) --skip-target Memory
+	# Memory runs with glibc's thread cache off, so that mallinfo2 counts
+	# every allocation (a chunk reused from the cache does not move it).
+	GLIBC_TUNABLES=glibc.malloc.tcache_count=0 $(BENCH_PLUGIN) --target Memory
+	$(MAKE) --no-print-directory bench-backends bench-python
+	python3 $(BENCH_DIR)/Scripts/report.py
+
+bench-backends: deps ## The C core's allocator backends side by side (part of `make bench`)
+	mkdir -p $(BENCH_RAW) $(TEST_C_BUILD)
+	$(CLANG) $(BACKEND_CFLAGS) $(C_SOURCES) $(BENCH_DIR)/C/backends.c -o $(TEST_C_BUILD)/backends -lpthread
+	$(CLANG) $(BACKEND_CFLAGS) -DCTXS_WITH_JEMALLOC $(C_SOURCES) $(BENCH_DIR)/C/backends.c \
+		-o $(TEST_C_BUILD)/backends_jemalloc -ljemalloc -lpthread
+	{ $(TEST_C_BUILD)/backends 1 2 && $(TEST_C_BUILD)/backends_jemalloc 3; } > $(BENCH_RAW)/backends.tsv
+
+bench-python: ## CPython contextvars and aiotask-context 0.6.1, for reference (part of `make bench`)
+	mkdir -p $(BENCH_RAW)
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -c "import aiotask_context" 2>/dev/null || \
+		$(BENCH_VENV)/bin/pip install --quiet aiotask-context==0.6.1
+	$(BENCH_VENV)/bin/python $(BENCH_DIR)/Python/reference.py > $(BENCH_RAW)/python.tsv
+
+bench-check: deps ## Fail if any benchmark allocates more than its threshold in Benchmarks/Thresholds
+	rm -rf $(BENCH_RAW) && mkdir -p $(BENCH_RAW)
+	$(BENCH_PLUGIN) --skip-target Memory --metric mallocCountTotal
+	python3 $(BENCH_DIR)/Scripts/report.py --check
+
+bench-thresholds: ## Record the last run's malloc counts as the thresholds
+	python3 $(BENCH_DIR)/Scripts/report.py --write-thresholds
 
 FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS)
 FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Package.swift)
@@ -130,4 +166,4 @@ format-check: ## Fail if any C or Swift source is not formatted
 	fi
 
 clean: ## Remove build products
-	rm -rf .build $(TEST_C_BUILD)
+	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW)

@@ -46,6 +46,13 @@ let package = Package(
             path: "Benchmarks/Fork",
             plugins: benchmarkPlugin
         ),
+        .target(name: "CHeapBytes"),
+        .executableTarget(
+            name: "Memory",
+            dependencies: ["BenchmarkSupport", "CHeapBytes"],
+            path: "Benchmarks/Memory",
+            plugins: benchmarkPlugin
+        ),
         .executableTarget(
             name: "Core",
             dependencies: [
