@@ -14,7 +14,7 @@ void ctxs_map_iter_init(ctxs_map_iter *iter, const ctxs_map *map) {
     iter->positions[0] = 0;
 }
 
-int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *key, void **value) {
+const ctxs_leaf *ctxs_map_iter_next_leaf(ctxs_map_iter *iter) {
     while (iter->depth >= 0) {
         const ctxs_node *node = iter->nodes[iter->depth];
         unsigned at = iter->positions[iter->depth];
@@ -23,17 +23,20 @@ int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *key, void **value) {
             continue;
         }
         iter->positions[iter->depth] = (uint8_t)(at + 1);
-        if (at < node_leaves(node)) {
-            const ctxs_leaf *leaf = node->slots[at];
-            if (key != NULL) *key = leaf->key;
-            if (value != NULL) *value = leaf->value;
-            return 1;
-        }
+        if (at < node_leaves(node)) return node->slots[at];
         iter->depth++;
         iter->nodes[iter->depth] = node->slots[at];
         iter->positions[iter->depth] = 0;
     }
-    return 0;
+    return NULL;
+}
+
+int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *key, void **value) {
+    const ctxs_leaf *leaf = ctxs_map_iter_next_leaf(iter);
+    if (leaf == NULL) return 0;
+    if (key != NULL) *key = leaf->key;
+    if (value != NULL) *value = leaf->value;
+    return 1;
 }
 
 static size_t count_nodes(const ctxs_node *node) {

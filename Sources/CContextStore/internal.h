@@ -142,6 +142,14 @@ struct ctxs_map {
     size_t count;          /* immutable: leaves in the trie */
 };
 
+/* Shared by every slot of one chain tree (a plain slot and the chained
+ * slots below it). Any write to any of them bumps the generation, which
+ * tells a chained slot whether its merged view is still current. */
+typedef struct ctxs_lineage {
+    _Atomic uint32_t refs;       /* slots holding it */
+    _Atomic uint64_t generation; /* bumped (release) after every write in the tree */
+} ctxs_lineage;
+
 struct ctxs_slot {
     _Atomic uint32_t refs; /* holders, including chained children */
     ctxs_lock lock;
@@ -150,6 +158,12 @@ struct ctxs_slot {
     void *memo;            /* guarded by lock: the owner's object for `map` as it is now
                               (retained via options.retain); NULL after any write */
     ctxs_slot *parent;     /* immutable; retained; NULL for a plain slot */
+    ctxs_lineage *lineage; /* retained; a plain slot's is set (under lock) when its first
+                              chained child is made; a chained slot's is immutable */
+    ctxs_map *view;        /* guarded by lock: a chained slot's merged contents, or NULL */
+    uint64_t view_generation; /* guarded by lock: the lineage generation `view` reflects */
+    size_t rebuild_cost;   /* guarded by lock: work the last rebuild of `view` took */
+    _Atomic size_t stale_work; /* levels walked by reads since `view` went stale */
     ctxs_store *store;     /* immutable */
     size_t depth;          /* immutable: 0 plain, parent->depth + 1 chained */
 };
@@ -220,6 +234,13 @@ static inline void ctxs_value_release(ctxs_store *store, void *value) {
 }
 
 /* ------------------------------------------------------- trie internals */
+
+/* The next leaf of an iteration, or NULL. */
+const ctxs_leaf *ctxs_map_iter_next_leaf(ctxs_map_iter *iter);
+
+/* Persistent insert of an existing leaf (another map's entry), shared
+ * rather than copied: no value callback runs. Used to merge chained layers. */
+int ctxs_map_assoc_leaf(ctxs_map *map, const ctxs_leaf *leaf, ctxs_map **out);
 
 /* Like ctxs_map_assoc but accepts value == NULL (a tombstone). */
 int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out);

@@ -16,6 +16,19 @@
  *     layer, which hides the inherited key;
  *   - clear empties the layer and sets `cleared`, which hides everything
  *     inherited.
+ *
+ * Reads in a chained slot cost the same at any depth: a chained slot keeps a
+ * view, its merged contents (its layers applied over the nearest plain
+ * ancestor), tagged with the generation of its lineage. Every write in the
+ * chain tree bumps that generation, so a read compares two numbers and, if
+ * they agree, looks the key up in the view under one lock. While the view
+ * is stale, reads walk the layers as before and add up the levels they
+ * walked; once that work reaches what the last rebuild cost, the next read
+ * rebuilds the view. Rebuilds therefore never cost more than the walks they
+ * replace (so a chain written as often as it is read still reads in
+ * O(depth)), and a chain read more often than written reads in O(1).
+ * (aiotask-context's ChainMap walks every level on every read.)
+ *
  * Lock order: a thread holds at most one slot lock at a time, and may take
  * an arena pool lock inside it; the pools never take a slot lock.
  */
@@ -23,19 +36,59 @@
 
 #include <string.h>
 
+static void lineage_release(ctxs_store *store, ctxs_lineage *lineage) {
+    if (lineage == NULL) return;
+    if (atomic_fetch_sub_explicit(&lineage->refs, 1, memory_order_acq_rel) == 1) {
+        ctxs_free(store, lineage, sizeof *lineage, CTXS_KIND_OTHER);
+    }
+}
+
 ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent) {
     if (parent != NULL && (initial != NULL || parent->store != store)) return NULL;
     if (initial != NULL && initial->store != store) return NULL;
+    /* A chained slot joins its parent's lineage, made now if the parent has
+     * none. Allocate everything before touching the parent. */
+    ctxs_lineage *fresh = NULL;
+    if (parent != NULL) {
+        ctxs_lock_acquire(&parent->lock);
+        bool has = parent->lineage != NULL;
+        ctxs_lock_release(&parent->lock);
+        if (!has) {
+            fresh = ctxs_alloc(store, sizeof *fresh, CTXS_KIND_OTHER);
+            if (fresh == NULL) return NULL;
+            atomic_init(&fresh->refs, 1);
+            atomic_init(&fresh->generation, 1);
+        }
+    }
     ctxs_slot *slot = ctxs_alloc(store, sizeof *slot, CTXS_KIND_SLOT);
-    if (slot == NULL) return NULL;
+    if (slot == NULL) {
+        if (fresh != NULL) ctxs_free(store, fresh, sizeof *fresh, CTXS_KIND_OTHER);
+        return NULL;
+    }
     atomic_init(&slot->refs, 1);
     atomic_init(&slot->lock.held, 0);
     slot->cleared = false;
     slot->memo = NULL;
+    slot->view = NULL;
+    slot->view_generation = 0;
+    slot->rebuild_cost = 0;
+    atomic_init(&slot->stale_work, 0);
+    slot->lineage = NULL;
     slot->map = initial != NULL ? ctxs_map_fork(initial) : ctxs_map_new(store);
     slot->parent = parent != NULL ? ctxs_slot_retain(parent) : NULL;
     slot->store = store;
     slot->depth = parent != NULL ? parent->depth + 1 : 0;
+    if (parent != NULL) {
+        ctxs_lock_acquire(&parent->lock);
+        if (parent->lineage == NULL) {
+            parent->lineage = fresh; /* the parent's reference */
+            fresh = NULL;
+        }
+        slot->lineage = parent->lineage;
+        atomic_fetch_add_explicit(&slot->lineage->refs, 1, memory_order_relaxed);
+        ctxs_lock_release(&parent->lock);
+        if (fresh != NULL) ctxs_free(store, fresh, sizeof *fresh, CTXS_KIND_OTHER); /* lost a race */
+    }
     return slot;
 }
 
@@ -49,11 +102,14 @@ void ctxs_slot_release(ctxs_slot *slot) {
     while (slot != NULL) {
         if (atomic_fetch_sub_explicit(&slot->refs, 1, memory_order_acq_rel) != 1) return;
         ctxs_slot *parent = slot->parent;
-        ctxs_map *map = slot->map;
+        ctxs_map *map = slot->map, *view = slot->view;
+        ctxs_lineage *lineage = slot->lineage;
         void *memo = slot->memo;
         ctxs_store *store = slot->store;
         ctxs_free(store, slot, sizeof *slot, CTXS_KIND_SLOT);
         ctxs_map_release(map);
+        ctxs_map_release(view);
+        lineage_release(store, lineage);
         ctxs_value_release(store, memo);
         slot = parent;
     }
@@ -63,41 +119,105 @@ ctxs_slot *ctxs_slot_parent(const ctxs_slot *slot) { return slot->parent; }
 
 size_t ctxs_slot_depth(const ctxs_slot *slot) { return slot->depth; }
 
-CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
-    for (ctxs_slot *s = slot; s != NULL; s = s->parent) {
-        ctxs_lock_acquire(&s->lock);
-        const ctxs_leaf *leaf = ctxs_find_leaf_inline(s->map, key);
-        if (leaf != NULL) {
-            void *v = leaf->value;
-            /* Retained under the lock: once it is dropped a writer may free
-             * the leaf. retain callbacks must not re-enter the store. */
-            if (v != NULL && value != NULL) ctxs_value_retain(s->store, v);
-            ctxs_lock_release(&s->lock);
-            if (v == NULL) return 0; /* a tombstone */
-            if (value != NULL) *value = v;
-            return 1;
-        }
-        bool cleared = s->cleared;
-        ctxs_lock_release(&s->lock);
-        if (cleared) return 0;
-    }
-    return 0;
+/* A chained slot's view if it is current; the slot's lock is held. */
+static inline ctxs_map *current_view(ctxs_slot *slot) {
+    if (slot->view == NULL) return NULL;
+    uint64_t now = atomic_load_explicit(&slot->lineage->generation, memory_order_acquire);
+    return slot->view_generation == now ? slot->view : NULL;
 }
 
-CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
+static int merge(ctxs_slot *slot, ctxs_map **out, size_t *work);
+
+/* Rebuilds a chained slot's view and stores in *generation the lineage
+ * generation it reflects. The generation is read before merging, so a
+ * write during the merge leaves the view tagged older than that write and
+ * the next read rebuilds it. A view is only ever replaced by a newer one. */
+static int refresh_view(ctxs_slot *slot, uint64_t *generation) {
+    uint64_t g = atomic_load_explicit(&slot->lineage->generation, memory_order_acquire);
+    ctxs_map *merged;
+    size_t work;
+    int status = merge(slot, &merged, &work);
+    if (status != CTXS_OK) return status;
+    ctxs_lock_acquire(&slot->lock);
+    slot->rebuild_cost = work;
+    atomic_store_explicit(&slot->stale_work, 0, memory_order_relaxed);
+    ctxs_map *old = merged;
+    if (slot->view == NULL || slot->view_generation < g) {
+        old = slot->view;
+        slot->view = merged;
+        slot->view_generation = g;
+    }
+    ctxs_lock_release(&slot->lock);
+    ctxs_map_release(old);
+    *generation = g;
+    return CTXS_OK;
+}
+
+/* Finds `key` in `slot` and leaves the lock of the slot whose map or view
+ * holds the leaf taken (in *held). Returns the leaf (never a tombstone) or
+ * NULL with no lock held. */
+CTXS_HOT static const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
+    bool chained = slot->parent != NULL;
+    if (chained) {
+        uint64_t fresh = UINT64_MAX; /* after a refresh: a view this new reflects every write before the call */
+        for (int attempt = 0; attempt < 2; attempt++) {
+            ctxs_lock_acquire(&slot->lock);
+            ctxs_map *view = current_view(slot);
+            if (view == NULL && slot->view != NULL && slot->view_generation >= fresh) view = slot->view;
+            if (view != NULL) {
+                const ctxs_leaf *leaf = ctxs_find_leaf_inline(view, key);
+                if (leaf != NULL) {
+                    *held = slot;
+                    return leaf;
+                }
+                ctxs_lock_release(&slot->lock);
+                return NULL;
+            }
+            bool rebuild = attempt == 0 &&
+                           atomic_load_explicit(&slot->stale_work, memory_order_relaxed) >= slot->rebuild_cost;
+            ctxs_lock_release(&slot->lock);
+            if (!rebuild || refresh_view(slot, &fresh) != CTXS_OK) break;
+        }
+    }
+    /* Walk the layers: no allocation, O(depth). */
+    size_t walked = 0;
+    const ctxs_leaf *found = NULL;
     for (ctxs_slot *s = slot; s != NULL; s = s->parent) {
+        walked++;
         ctxs_lock_acquire(&s->lock);
         const ctxs_leaf *leaf = ctxs_find_leaf_inline(s->map, key);
         if (leaf != NULL && leaf->value != NULL) {
-            *value = leaf->value;
-            *held = s; /* stays locked until ctxs_slot_read_end */
-            return 1;
+            *held = s;
+            found = leaf;
+            break;
         }
         bool stop = leaf != NULL || s->cleared; /* a tombstone, or a cleared layer */
         ctxs_lock_release(&s->lock);
-        if (stop) return 0;
+        if (stop) break;
     }
-    return 0;
+    if (chained) atomic_fetch_add_explicit(&slot->stale_work, walked, memory_order_relaxed);
+    return found;
+}
+
+CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
+    ctxs_slot *held;
+    const ctxs_leaf *leaf = locked_lookup(slot, key, &held);
+    if (leaf == NULL) return 0;
+    /* Retained under the lock: once it is dropped a writer may free the
+     * leaf. retain callbacks must not re-enter the store. */
+    if (value != NULL) {
+        ctxs_value_retain(slot->store, leaf->value);
+        *value = leaf->value;
+    }
+    ctxs_lock_release(&held->lock);
+    return 1;
+}
+
+CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
+    const ctxs_leaf *leaf = locked_lookup(slot, key, held);
+    if (leaf == NULL) return 0;
+    *value = leaf->value; /* *held stays locked until ctxs_slot_read_end */
+    return 1;
 }
 
 void ctxs_slot_read_end(ctxs_slot *held) { ctxs_lock_release(&held->lock); }
@@ -125,11 +245,27 @@ int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *memo) {
     return stored;
 }
 
-/* Takes the memo out (the lock is held); the caller releases it unlocked. */
-static inline void *take_memo(ctxs_slot *slot) {
-    void *memo = slot->memo;
+/* What a write leaves to release once the lock is dropped. */
+typedef struct stale {
+    void *memo;
+    ctxs_map *view;
+} stale;
+
+/* Called under the lock after the contents changed: the memo and the view
+ * no longer describe them, and the lineage learns of the change. */
+static inline stale changed(ctxs_slot *slot) {
+    stale old = {slot->memo, slot->view};
     slot->memo = NULL;
-    return memo;
+    slot->view = NULL;
+    if (slot->lineage != NULL) {
+        atomic_fetch_add_explicit(&slot->lineage->generation, 1, memory_order_release);
+    }
+    return old;
+}
+
+static inline void release_stale(ctxs_slot *slot, stale old) {
+    ctxs_map_release(old.view);
+    ctxs_value_release(slot->store, old.memo);
 }
 
 /* Applies one write to the slot's map under the lock. A map only the slot
@@ -151,11 +287,12 @@ static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) 
                                       : ctxs_map_assoc_any(old, key, remove ? NULL : value, &next);
         if (status == CTXS_OK) slot->map = next;
     }
-    void *memo = status == CTXS_OK ? take_memo(slot) : NULL;
+    stale old_state = {NULL, NULL};
+    if (status == CTXS_OK) old_state = changed(slot);
     ctxs_lock_release(&slot->lock);
     if (status == CTXS_OK && !exclusive) ctxs_map_release(old);
     ctxs_displaced_release(slot->store, &displaced);
-    ctxs_value_release(slot->store, memo);
+    release_stale(slot, old_state);
     return status;
 }
 
@@ -172,10 +309,10 @@ int ctxs_slot_clear(ctxs_slot *slot) {
     ctxs_map *old = slot->map;
     slot->map = empty;
     if (slot->parent != NULL) slot->cleared = true;
-    void *memo = take_memo(slot);
+    stale old_state = changed(slot);
     ctxs_lock_release(&slot->lock);
     ctxs_map_release(old);
-    ctxs_value_release(slot->store, memo);
+    release_stale(slot, old_state);
     return CTXS_OK;
 }
 
@@ -186,17 +323,20 @@ int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map) {
     ctxs_map *old = slot->map;
     slot->map = mine;
     if (slot->parent != NULL) slot->cleared = true;
-    void *memo = take_memo(slot);
+    stale old_state = changed(slot);
     ctxs_lock_release(&slot->lock);
     ctxs_map_release(old);
-    ctxs_value_release(slot->store, memo);
+    release_stale(slot, old_state);
     return CTXS_OK;
 }
 
-/* Reads one slot's layer and flag consistently. */
-static ctxs_map *slot_layer(ctxs_slot *slot, bool *cleared) {
+/* Reads one slot's layer and flag consistently; with allow_view, for a
+ * chained slot whose view is current, returns the view instead (*is_view). */
+static ctxs_map *slot_layer(ctxs_slot *slot, bool allow_view, bool *cleared, bool *is_view) {
     ctxs_lock_acquire(&slot->lock);
-    ctxs_map *layer = ctxs_map_fork(slot->map);
+    ctxs_map *view = allow_view && slot->parent != NULL ? current_view(slot) : NULL;
+    *is_view = view != NULL;
+    ctxs_map *layer = ctxs_map_fork(view != NULL ? view : slot->map);
     *cleared = slot->cleared;
     ctxs_lock_release(&slot->lock);
     return layer;
@@ -207,13 +347,12 @@ static ctxs_map *slot_layer(ctxs_slot *slot, bool *cleared) {
 static int apply_layer(ctxs_map **base, const ctxs_map *layer) {
     ctxs_map_iter iter;
     ctxs_map_iter_init(&iter, layer);
-    uint64_t key;
-    void *value;
+    const ctxs_leaf *leaf;
     ctxs_map *current = ctxs_map_fork(*base);
-    while (ctxs_map_iter_next(&iter, &key, &value)) {
+    while ((leaf = ctxs_map_iter_next_leaf(&iter)) != NULL) {
         ctxs_map *next;
-        int status = value != NULL ? ctxs_map_assoc_any(current, key, value, &next)
-                                   : ctxs_map_without(current, key, &next);
+        int status = leaf->value != NULL ? ctxs_map_assoc_leaf(current, leaf, &next)
+                                         : ctxs_map_without(current, leaf->key, &next);
         if (status != CTXS_OK) {
             ctxs_map_release(current);
             return status;
@@ -226,39 +365,38 @@ static int apply_layer(ctxs_map **base, const ctxs_map *layer) {
     return CTXS_OK;
 }
 
-int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out) {
-    bool cleared;
-    ctxs_map *layer = slot_layer(slot, &cleared);
-    if (slot->parent == NULL) {
-        *out = layer;
-        return CTXS_OK;
-    }
-    /* Collect the layers from this slot up to the first that stands alone
-     * (a plain slot, or a cleared layer), then apply them top-down. The
-     * chain can be 10,000 deep, so a deep one goes in a heap array. */
+/* A chained slot's merged contents: its layers, applied top-down over the
+ * nearest ancestor that stands alone (a plain slot, a cleared layer, or a
+ * chained slot with a current view). Each slot is read under its own lock,
+ * one at a time. The chain can be 10,000 deep, so a deep one is collected
+ * in a heap array rather than by recursion. */
+static int merge(ctxs_slot *slot, ctxs_map **out, size_t *work) {
     ctxs_map *small[16];
     size_t capacity = slot->depth + 1;
     ctxs_map **layers = small;
     if (capacity > 16) {
         layers = ctxs_malloc(slot->store, capacity * sizeof *layers);
-        if (layers == NULL) {
-            ctxs_map_release(layer);
-            return CTXS_ENOMEM;
-        }
+        if (layers == NULL) return CTXS_ENOMEM;
     }
     size_t n = 0;
-    bool top_is_plain = false;
-    layers[n++] = layer;
-    for (ctxs_slot *s = slot; !cleared && s->parent != NULL;) {
-        s = s->parent;
-        layers[n++] = slot_layer(s, &cleared);
-        if (s->parent == NULL) top_is_plain = cleared = true;
+    bool stop = false, whole = false; /* whole: layers[n-1] is a complete map */
+    for (ctxs_slot *s = slot; !stop; s = s->parent) {
+        bool cleared, is_view;
+        ctxs_map *layer = slot_layer(s, s != slot, &cleared, &is_view);
+        if (is_view) {
+            layers[n++] = layer;
+            whole = stop = true;
+        } else {
+            layers[n++] = layer;
+            stop = cleared || s->parent == NULL;
+            whole = s->parent == NULL;
+        }
     }
-    /* A plain slot's map has no tombstones and is taken whole; a cleared
-     * layer is applied onto the empty map, which drops its tombstones. */
+    /* A complete map is taken whole; a cleared layer is applied onto the
+     * empty map, which drops its tombstones. */
     ctxs_map *result;
     size_t next;
-    if (top_is_plain) {
+    if (whole) {
         result = ctxs_map_fork(layers[n - 1]);
         next = n - 1;
     } else {
@@ -266,7 +404,13 @@ int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out) {
         next = n;
     }
     int status = CTXS_OK;
-    while (next-- > 0 && status == CTXS_OK) status = apply_layer(&result, layers[next]);
+    *work = n;
+    while (next-- > 0 && status == CTXS_OK) {
+        /* One applied entry (a persistent insert) costs about what 16
+         * walked levels (a lock and a lookup each) do. */
+        *work += 16 * ctxs_map_count(layers[next]);
+        status = apply_layer(&result, layers[next]);
+    }
     for (size_t i = 0; i < n; i++) ctxs_map_release(layers[i]);
     if (layers != small) ctxs_mfree(slot->store, layers, capacity * sizeof *layers);
     if (status != CTXS_OK) {
@@ -274,5 +418,26 @@ int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out) {
         return status;
     }
     *out = result;
+    return CTXS_OK;
+}
+
+int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out) {
+    bool cleared, is_view;
+    ctxs_map *layer = slot_layer(slot, true, &cleared, &is_view);
+    if (slot->parent == NULL || is_view) {
+        *out = layer; /* a plain slot's map, or a current view: O(1) */
+        return CTXS_OK;
+    }
+    ctxs_map_release(layer);
+    uint64_t fresh;
+    int status = refresh_view(slot, &fresh);
+    if (status != CTXS_OK) return status;
+    ctxs_lock_acquire(&slot->lock);
+    ctxs_map *view = slot->view != NULL && slot->view_generation >= fresh ? slot->view : NULL;
+    if (view != NULL) ctxs_map_fork(view);
+    ctxs_lock_release(&slot->lock);
+    size_t work;
+    if (view == NULL) return merge(slot, out, &work); /* a write dropped it meanwhile */
+    *out = view;
     return CTXS_OK;
 }

@@ -294,6 +294,9 @@ struct AllocationFailureTests {
         try withStore(backend: backend) { s in
             let parent = try #require(ctxs_slot_create(s.store, nil, nil))
             #expect(ctxs_slot_assoc(parent, 1, s.value()) == statusOK)
+            // The first chained child also gives the parent its lineage (one
+            // more allocation, once); make that happen before measuring.
+            ctxs_slot_release(try #require(ctxs_slot_create(s.store, nil, parent)))
             let initial = try s.map([(1, s.value()), (2, s.value())])
             let initialImage = try MapImage(s, initial)
             let cases: [(String, OpaquePointer?, OpaquePointer?)] = [
@@ -331,16 +334,26 @@ struct AllocationFailureTests {
     func chainedSnapshot(backend: Backend) throws {
         try withStore(backend: backend) { s in
             let parent = try #require(ctxs_slot_create(s.store, nil, nil))
-            for k: UInt64 in 1...20 { #expect(ctxs_slot_assoc(parent, k, s.value()) == statusOK) }
+            let first = s.value()
+            #expect(ctxs_slot_assoc(parent, 1, first) == statusOK)
+            for k: UInt64 in 2...20 { #expect(ctxs_slot_assoc(parent, k, s.value()) == statusOK) }
             let child = try #require(ctxs_slot_create(s.store, nil, parent))
             for k: UInt64 in 15...30 { #expect(ctxs_slot_assoc(child, k, s.value()) == statusOK) }
             for k: UInt64 in 1...3 { #expect(ctxs_slot_without(child, k) == statusOK) }
+            // A chained slot caches its merged view until the chain is written;
+            // rewriting key 1 with its own value (no allocation, no change)
+            // makes every snapshot below merge afresh.
+            let invalidate = { #expect(ctxs_slot_assoc(parent, 1, first) == statusOK) }
 
-            let k = try Self.measure(s) { ctxs_map_release(try s.snapshot(child)) }
+            let k = try Self.measure(s) {
+                invalidate()
+                ctxs_map_release(try s.snapshot(child))
+            }
             let image = try SlotImage(s, child)
             #expect(ctxs_map_count(image.snapshot) == 27)
             // Merging builds new entries (retaining their values) and unwinds them on failure.
             try Self.failEachAllocation(s, "chained snapshot", allocations: k, balancedCallbacksSuffice: true) {
+                invalidate()
                 var out: OpaquePointer? = Self.untouchedMap
                 let rc = ctxs_slot_snapshot(child, &out)
                 #expect(out == Self.untouchedMap, "*out written on failure")
