@@ -17,10 +17,14 @@ extension Task where Failure == Never {
         priority: TaskPriority? = nil,
         operation: sending @escaping @isolated(any) () async -> Success
     ) {
+        // An unstructured task copies the task-local bindings in place when
+        // it is created, so binding the new scope around its creation puts
+        // the child in it: no wrapping closure, no extra executor hop.
         let scope = TaskContext._newScope(inheritance, rebindShared: true)
-        self.init(priority: priority) {
-            await TaskContext._binding.withValue(scope) { await operation() }
-        }
+        // Safe: `operation` was sent to this initialiser and is sent on to
+        // the task exactly once; nothing else here touches it.
+        nonisolated(unsafe) let operation = operation
+        self = TaskContext._binding.withValue(scope) { Task(priority: priority, operation: operation) }
     }
 }
 
@@ -41,8 +45,9 @@ extension Task where Failure == any Error {
         operation: sending @escaping @isolated(any) () async throws -> Success
     ) {
         let scope = TaskContext._newScope(inheritance, rebindShared: true)
-        self.init(priority: priority) {
-            try await TaskContext._binding.withValue(scope) { try await operation() }
-        }
+        // Safe: `operation` was sent to this initialiser and is sent on to
+        // the task exactly once; nothing else here touches it.
+        nonisolated(unsafe) let operation = operation
+        self = TaskContext._binding.withValue(scope) { Task(priority: priority, operation: operation) }
     }
 }
