@@ -17,7 +17,9 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark(name("tasklocal-read-class", "TaskLocal")) { benchmark in
         Locals.$object.withValue(object) {
+            benchmark.startMeasurement()
             for _ in benchmark.scaledIterations { blackHole(Locals.object) }
+            benchmark.stopMeasurement()
         }
     }
 
@@ -25,7 +27,9 @@ let benchmarks: @Sendable () -> Void = {
         let context = Fixture.context(n)
         Benchmark(name("current", "ContextStore", n)) { benchmark in
             TaskContext.run(with: context) {
+                benchmark.startMeasurement()
                 for _ in benchmark.scaledIterations { blackHole(TaskContext.current) }
+                benchmark.stopMeasurement()
             }
         }
     }

@@ -22,14 +22,18 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark(name("tasklocal-read-int", "TaskLocal", depth)) { benchmark in
             Locals.$int.withValue(42) {
                 withBindings(depth, otherLocals) {
+                    benchmark.startMeasurement()
                     for _ in benchmark.scaledIterations { blackHole(Locals.int) }
+                    benchmark.stopMeasurement()
                 }
             }
         }
         Benchmark(name("tasklocal-read-class", "TaskLocal", depth)) { benchmark in
             Locals.$object.withValue(Payload(1)) {
                 withBindings(depth, otherLocals) {
+                    benchmark.startMeasurement()
                     for _ in benchmark.scaledIterations { blackHole(Locals.object) }
+                    benchmark.stopMeasurement()
                 }
             }
         }
@@ -39,24 +43,32 @@ let benchmarks: @Sendable () -> Void = {
         let context = Fixture.context(n)
         Benchmark(name("get-hit", "ContextStore", n)) { benchmark in
             TaskContext.run(with: context) {
+                benchmark.startMeasurement()
                 for _ in benchmark.scaledIterations { blackHole(TaskContext.get(probe)) }
+                benchmark.stopMeasurement()
             }
         }
         Benchmark(name("get-miss", "ContextStore", n)) { benchmark in
             TaskContext.run(with: context) {
+                benchmark.startMeasurement()
                 for _ in benchmark.scaledIterations { blackHole(TaskContext.get(absent)) }
+                benchmark.stopMeasurement()
             }
         }
         Benchmark(name("get-string", "ContextStore", n)) { benchmark in
             TaskContext.run(with: context) {
+                benchmark.startMeasurement()
                 for _ in benchmark.scaledIterations { blackHole(TaskContext.get("key-0")) }
+                benchmark.stopMeasurement()
             }
         }
         let service = Fixture.serviceContext(n)
         Benchmark(name("get-hit", "ServiceContext", n)) { benchmark in
             func read<K: PayloadServiceKey>(_ key: K.Type) {
                 ServiceContext.withValue(service) {
+                    benchmark.startMeasurement()
                     for _ in benchmark.scaledIterations { blackHole(ServiceContext.current?[key]) }
+                    benchmark.stopMeasurement()
                 }
             }
             read(Fixture.serviceKey(0))
@@ -73,7 +85,9 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark(name("get-chained", "ContextStore", depth)) { benchmark in
             func nest(_ level: Int) {
                 if level == 0 {
+                    benchmark.startMeasurement()
                     for _ in benchmark.scaledIterations { blackHole(TaskContext.get(probe)) }
+                    benchmark.stopMeasurement()
                     return
                 }
                 TaskContext.run(inheriting: .chain) { nest(level - 1) }
