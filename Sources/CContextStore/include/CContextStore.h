@@ -227,6 +227,12 @@ ctxs_slot *ctxs_slot_parent(const ctxs_slot *slot);
 size_t ctxs_slot_depth(const ctxs_slot *slot);
 
 /* Reads `key` through the slot (and its parents, for a chained slot).
+ * A chained slot answers from a cached merged view of its chain while no
+ * slot of the chain has been written since the view was built; otherwise it
+ * walks the layers, and rebuilds the view once those walks have cost as
+ * much as the last rebuild. The view shares the layers' entries (no value
+ * callback runs) and is dropped by the slot's next write or its release, so
+ * it may keep a value the parent has since replaced alive until then.
  * Returns 1 and sets *value (+1: options.retain was called for the caller)
  * if present, 0 if absent or hidden by a removal or clear in a chained layer.
  * `value` may be NULL to test presence (nothing is retained then). */
