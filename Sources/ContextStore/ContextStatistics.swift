@@ -8,18 +8,46 @@
 /// ```
 public struct ContextStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Open context scopes, thread contexts included.
+    ///
+    /// ```swift
+    /// let liveScopes = TaskContext.statistics.liveScopes
+    /// ```
     public var liveScopes: Int
     /// Trie nodes held by any context or snapshot.
+    ///
+    /// ```swift
+    /// let liveNodes = TaskContext.statistics.liveNodes
+    /// ```
     public var liveNodes: Int
     /// Values held by any context or snapshot.
+    ///
+    /// ```swift
+    /// let liveValues = TaskContext.statistics.liveValues
+    /// ```
     public var liveValues: Int
     /// Persistent maps (contexts and snapshots) alive.
+    ///
+    /// ```swift
+    /// let liveRoots = TaskContext.statistics.liveRoots
+    /// ```
     public var liveRoots: Int
     /// Distinct key names interned so far; names are kept for the life of the process.
+    ///
+    /// ```swift
+    /// let internedKeys = TaskContext.statistics.internedKeys
+    /// ```
     public var internedKeys: Int
     /// Bytes of live store objects.
+    ///
+    /// ```swift
+    /// let bytesInUse = TaskContext.statistics.bytesInUse
+    /// ```
     public var bytesInUse: Int
     /// Bytes the store has taken from the system.
+    ///
+    /// ```swift
+    /// let bytesReserved = TaskContext.statistics.bytesReserved
+    /// ```
     public var bytesReserved: Int
 
     /// Makes a set of counters; mostly for tests.
