@@ -102,24 +102,7 @@ static ctxs_map *checked(ctxs_map *map, const char *operation) {
 #define CTXS_CHECKED(map, operation) (map)
 #endif
 
-#define CTXS_BITS 5u
-#define CTXS_FANOUT 32u
-#define CTXS_MAX_LEVELS 13 /* levels 0..12: ceil(64 / 5) */
-
-static inline uint32_t fragment_bit(uint64_t key, unsigned shift) {
-    return UINT32_C(1) << ((key >> shift) & (CTXS_FANOUT - 1));
-}
-
-static inline unsigned popcount32(uint32_t x) { return (unsigned)__builtin_popcount(x); }
-
-/* Index of `bit` among the set bits of `map` below it. */
-static inline unsigned bit_index(uint32_t map, uint32_t bit) { return popcount32(map & (bit - 1)); }
-
 static inline size_t node_bytes(unsigned slots) { return sizeof(ctxs_node) + slots * sizeof(void *); }
-
-static inline unsigned node_leaves(const ctxs_node *n) { return popcount32(n->datamap); }
-static inline unsigned node_children(const ctxs_node *n) { return popcount32(n->nodemap); }
-static inline unsigned node_slots(const ctxs_node *n) { return popcount32(n->datamap | n->nodemap); }
 
 
 /* ----------------------------------------------------------- refcounts */
@@ -188,10 +171,6 @@ void ctxs_map_release(ctxs_map *map) {
 ctxs_store *ctxs_map_store(const ctxs_map *map) { return map->store; }
 
 size_t ctxs_map_count(const ctxs_map *map) { return map->count; }
-
-CTXS_HOT const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key) {
-    return ctxs_find_leaf_inline(map, key);
-}
 
 CTXS_HOT int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value) {
     const ctxs_leaf *leaf = ctxs_find_leaf_inline(map, key);

@@ -3,9 +3,6 @@
  */
 #include "internal.h"
 
-static inline unsigned popcount32(uint32_t x) { return (unsigned)__builtin_popcount(x); }
-static inline unsigned node_leaves(const ctxs_node *n) { return popcount32(n->datamap); }
-static inline unsigned node_slots(const ctxs_node *n) { return popcount32(n->datamap | n->nodemap); }
 
 /* Depth-first: at each level, the node's leaves, then its children. */
 void ctxs_map_iter_init(ctxs_map_iter *iter, const ctxs_map *map) {

@@ -261,23 +261,38 @@ typedef struct ctxs_displaced {
 int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced);
 int ctxs_map_without_exclusive(ctxs_map *map, uint64_t key, ctxs_displaced *displaced);
 void ctxs_displaced_release(ctxs_store *store, ctxs_displaced *displaced);
-/* The leaf for key, or NULL. Borrowed from map. */
-const ctxs_leaf *ctxs_map_find_leaf(const ctxs_map *map, uint64_t key);
+/* Node geometry (see hamt.c): 5 bits of the key per level, 32 fragments. */
+#define CTXS_BITS 5u
+#define CTXS_FANOUT 32u
+#define CTXS_MAX_LEVELS 13 /* levels 0..12: ceil(64 / 5) */
 
-/* The same walk, for inlining into the hot functions of other files. */
+static inline uint32_t fragment_bit(uint64_t key, unsigned shift) {
+    return UINT32_C(1) << ((key >> shift) & (CTXS_FANOUT - 1));
+}
+
+static inline unsigned popcount32(uint32_t x) { return (unsigned)__builtin_popcount(x); }
+
+/* Index of `bit` among the set bits of `map` below it. */
+static inline unsigned bit_index(uint32_t map, uint32_t bit) { return popcount32(map & (bit - 1)); }
+
+static inline unsigned node_leaves(const ctxs_node *n) { return popcount32(n->datamap); }
+static inline unsigned node_children(const ctxs_node *n) { return popcount32(n->nodemap); }
+static inline unsigned node_slots(const ctxs_node *n) { return popcount32(n->datamap | n->nodemap); }
+
+/* The leaf for key, or NULL (borrowed from map). Inline so that each
+ * CTXS_HOT caller gets it compiled with POPCNT. */
 static inline const ctxs_leaf *ctxs_find_leaf_inline(const ctxs_map *map, uint64_t key) {
     const ctxs_node *node = map->root;
     unsigned shift = 0;
     while (node != NULL) {
-        uint32_t bit = UINT32_C(1) << ((key >> shift) & 31u);
+        uint32_t bit = fragment_bit(key, shift);
         if (node->datamap & bit) {
-            const ctxs_leaf *leaf = node->slots[__builtin_popcount(node->datamap & (bit - 1))];
+            const ctxs_leaf *leaf = node->slots[bit_index(node->datamap, bit)];
             return leaf->key == key ? leaf : NULL;
         }
         if (!(node->nodemap & bit)) return NULL;
-        node = node->slots[__builtin_popcount(node->datamap) +
-                           __builtin_popcount(node->nodemap & (bit - 1))];
-        shift += 5;
+        node = node->slots[node_leaves(node) + bit_index(node->nodemap, bit)];
+        shift += CTXS_BITS;
     }
     return NULL;
 }

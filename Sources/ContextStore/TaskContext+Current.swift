@@ -40,8 +40,8 @@ extension TaskContext {
         return Unmanaged<_AnyBox>.fromOpaque(value).takeRetainedValue()
     }
 
-    @usableFromInline static func _set(_ id: UInt64, _ box: _AnyBox, name: @autoclosure () -> String) throws(ContextError) {
-        let slot = try _writeSlot(name())
+    /// Stores `box` under `id` in `slot` (from `_writeSlot`, resolved once by the caller).
+    @usableFromInline static func _set(_ slot: OpaquePointer, _ id: UInt64, _ box: _AnyBox) throws(ContextError) {
         let status = withExtendedLifetime(box) {
             ctxs_slot_assoc(slot, id, Unmanaged.passUnretained(box).toOpaque())
         }
@@ -147,7 +147,8 @@ extension TaskContext {
     ///   scope; ``ContextError/allocationFailed``. Nothing changes then.
     @inlinable
     public static func set<Value>(_ key: ContextKey<Value>, _ value: Value) throws(ContextError) {
-        try _set(try key._writeID(), _Box(value), name: key.name)
+        let slot = try _writeSlot(key.name)
+        try _set(slot, try key._writeID(), _Box(value))
     }
 
     /// Sets `name` to `value` in the current scope.
@@ -158,9 +159,9 @@ extension TaskContext {
     ///
     /// - Throws: ``ContextError/noScope(key:)``, ``ContextError/allocationFailed``.
     public static func set(_ name: String, _ value: any Sendable) throws(ContextError) {
-        _ = try _writeSlot(name)
+        let slot = try _writeSlot(name)  // first, so a write with no scope interns nothing
         guard let id = _Store.shared.intern(name) else { throw .allocationFailed }
-        try _set(id, _makeBox(value), name: name)
+        try _set(slot, id, _makeBox(value))
     }
 
     /// Removes `key` from the current scope. In a chained scope this also

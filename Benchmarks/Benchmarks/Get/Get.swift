@@ -1,10 +1,5 @@
 import BenchmarkSupport
 
-enum Locals {
-    @TaskLocal static var int: Int = 0
-    @TaskLocal static var object: Payload? = nil
-}
-
 let benchmarks: @Sendable () -> Void = {
     configureSuite()
     let probe = ContextKey<Payload>(Fixture.keyName(0))

@@ -91,6 +91,12 @@ public enum SCKey<Prefix>: PayloadServiceKey {
     public typealias Value = Payload
 }
 
+/// The `@TaskLocal` baselines: an Int and a class reference.
+public enum Locals {
+    @TaskLocal public static var int: Int = 0
+    @TaskLocal public static var object: Payload? = nil
+}
+
 /// Runs `body` with `depth` other task-local bindings above the caller's.
 public func withBindings<R>(_ depth: Int, _ locals: [TaskLocal<Int>], _ body: () -> R) -> R {
     if depth == 0 { return body() }
