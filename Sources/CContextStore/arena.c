@@ -164,6 +164,13 @@ void ctxs_arena_free(ctxs_arena *arena, void *ptr, size_t size, ctxs_kind kind) 
     atomic_fetch_sub_explicit(&arena->bytes, size, memory_order_relaxed);
 }
 
+size_t ctxs_arena_accounted_size(const ctxs_arena *arena, size_t size) {
+    if (arena->backend == CTXS_BACKEND_ARENA && size <= CTXS_ARENA_MAX) {
+        return (pool_index(size) + 1) * CTXS_ARENA_GRAIN;
+    }
+    return size;
+}
+
 void ctxs_arena_statistics(ctxs_arena *arena, size_t live[CTXS_KIND_COUNT], size_t *in_use,
                            size_t *reserved) {
     size_t bytes = atomic_load_explicit(&arena->bytes, memory_order_relaxed);

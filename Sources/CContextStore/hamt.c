@@ -43,7 +43,10 @@
  *
  * Invariants (checked by ctxs_map_check)
  * --------------------------------------
- *  I1. datamap & nodemap == 0; a node's size is 16 + 8 * popcount(both).
+ *  I1. datamap & nodemap == 0; a node holds popcount(both) slots and has
+ *      room for capacity >= that many (an even number, at most 32; the
+ *      allocation is 16 + 8 * capacity bytes). Only an exclusive write
+ *      (below) uses the spare room.
  *  I2. A leaf at level L in fragment f, below the path p, has key bits
  *      [0, 5L) == p and bits [5L, 5L + 5) == f.
  *  I3. Canonical form: a non-root node holds at least two leaves or at least
@@ -102,7 +105,22 @@ static ctxs_map *checked(ctxs_map *map, const char *operation) {
 #define CTXS_CHECKED(map, operation) (map)
 #endif
 
-static inline size_t node_bytes(unsigned slots) { return sizeof(ctxs_node) + slots * sizeof(void *); }
+static inline size_t node_bytes(unsigned capacity) {
+    return sizeof(ctxs_node) + capacity * sizeof(void *);
+}
+
+/* Nodes are allocated with an even number of slots. 16 + 8 * capacity then
+ * fills the backends' 16-byte grain exactly, so the spare slot of an odd
+ * node costs no memory, and an exclusive node can take one more entry in
+ * place instead of moving: a set followed by a remove of a new key (the
+ * common request pattern) then reallocates no node at all. */
+static inline unsigned capacity_for(unsigned slots) { return (slots + 1u) & ~1u; }
+
+/* Whether an exclusive node of `capacity` can hold `slots` in place: there
+ * is room, and at most one grain (two slots) would sit unused. */
+static inline bool fits_in_place(unsigned capacity, unsigned slots) {
+    return slots <= capacity && capacity <= capacity_for(slots) + 2u;
+}
 
 
 /* ----------------------------------------------------------- refcounts */
@@ -128,7 +146,7 @@ CTXS_HOT static void node_release(ctxs_store *store, ctxs_node *node) {
     unsigned leaves = node_leaves(node), slots = node_slots(node);
     for (unsigned i = 0; i < leaves; i++) leaf_release(store, node->slots[i]);
     for (unsigned i = leaves; i < slots; i++) node_release(store, node->slots[i]);
-    ctxs_free(store, node, node_bytes(slots), CTXS_KIND_NODE);
+    ctxs_free(store, node, node_bytes(node->capacity), CTXS_KIND_NODE);
 }
 
 /* Retains every slot of `src` except index `skip` (pass UINT32_MAX for none),
@@ -221,12 +239,18 @@ static int plan_allocate(plan *p) {
 /* Hands out the planned objects in the order they were planned. */
 static inline void *plan_take(plan *p) { return p->objects[p->used++]; }
 
+/* Plans a node for `slots` entries (with its spare, see capacity_for). */
+static inline void plan_need_node(plan *p, unsigned slots) {
+    plan_need(p, node_bytes(capacity_for(slots)), CTXS_KIND_NODE);
+}
+
 static ctxs_node *plan_node(plan *p, uint32_t datamap, uint32_t nodemap) {
+    size_t bytes = p->sizes[p->used];
     ctxs_node *node = plan_take(p);
     atomic_init(&node->refs, 1);
     node->datamap = datamap;
     node->nodemap = nodemap;
-    node->unused = 0;
+    node->capacity = (uint32_t)((bytes - sizeof(ctxs_node)) / sizeof(void *));
     return node;
 }
 
@@ -315,19 +339,19 @@ static void shape_remove_leaf(shape *s, const ctxs_node *src, uint32_t bit) {
     memcpy(s->slots + at, src->slots + at + 1, (slots - at - 1) * sizeof(void *));
 }
 
-/* How a level's new contents are written:
+/* How a level's new contents (`slots` entries) are written:
  *  COPY      into a new node; carried slots are retained (src is shared);
  *  MOVE      into a new node; carried slots move, src's shell is freed
- *            (src is exclusive and changes size);
- *  IN_PLACE  over src itself (src is exclusive and keeps its size). */
+ *            (src is exclusive but its capacity does not fit);
+ *  IN_PLACE  over src itself (src is exclusive and fits, see fits_in_place). */
 typedef enum write_mode { COPY, MOVE, IN_PLACE } write_mode;
 
-static inline write_mode level_mode(bool exclusive, bool resizes) {
-    return !exclusive ? COPY : resizes ? MOVE : IN_PLACE;
+static inline write_mode level_mode(bool exclusive, const ctxs_node *src, unsigned slots) {
+    return !exclusive ? COPY : fits_in_place(src->capacity, slots) ? IN_PLACE : MOVE;
 }
 
 static inline void plan_level(plan *p, write_mode mode, unsigned slots) {
-    if (mode != IN_PLACE) plan_need(p, node_bytes(slots), CTXS_KIND_NODE);
+    if (mode != IN_PLACE) plan_need_node(p, slots);
 }
 
 static ctxs_node *emit(plan *p, ctxs_node *src, const shape *s, write_mode mode) {
@@ -343,7 +367,7 @@ static ctxs_node *emit(plan *p, ctxs_node *src, const shape *s, write_mode mode)
     if (mode == COPY) {
         retain_slots_except(src, s->skip);
     } else {
-        ctxs_free(p->store, src, node_bytes(node_slots(src)), CTXS_KIND_NODE);
+        ctxs_free(p->store, src, node_bytes(src->capacity), CTXS_KIND_NODE);
     }
     return dst;
 }
@@ -406,6 +430,39 @@ void ctxs_displaced_release(ctxs_store *store, ctxs_displaced *displaced) {
 
 /* ---------------------------------------------------------------- assoc */
 
+/* The fast path of an exclusive write whose whole path is exclusive and
+ * whose change stays within the bottom node `at`: a replaced leaf, or a new
+ * one where `at` has room (see capacity_for). It is the same edit that the
+ * plan below would make with IN_PLACE levels, without staging the node's
+ * slots or revisiting the levels above. Returns false if it does not apply;
+ * otherwise sets *status (CTXS_ENOMEM: nothing changed). */
+static inline bool edit_in_place(ctxs_map *map, ctxs_node *at, uint32_t bit, uint64_t key,
+                                 void *value, bool insert, ctxs_displaced *displaced, int *status) {
+    unsigned slots = node_slots(at);
+    if (insert && !fits_in_place(at->capacity, slots + 1)) return false;
+    ctxs_leaf *leaf = ctxs_alloc(map->store, sizeof *leaf, value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
+    if (leaf == NULL) {
+        *status = CTXS_ENOMEM;
+        return true;
+    }
+    atomic_init(&leaf->refs, 1);
+    leaf->unused = 0;
+    leaf->key = key;
+    leaf->value = value;
+    ctxs_value_retain(map->store, value);
+    unsigned i = bit_index(at->datamap, bit);
+    if (insert) {
+        memmove(&at->slots[i + 1], &at->slots[i], (slots - i) * sizeof(void *));
+        at->datamap |= bit;
+        map->count++;
+    } else {
+        displaced->leaf = at->slots[i];
+    }
+    at->slots[i] = leaf;
+    *status = CTXS_OK;
+    return true;
+}
+
 typedef enum assoc_case { ASSOC_EMPTY, ASSOC_SAME, ASSOC_REPLACE, ASSOC_INSERT, ASSOC_MIGRATE } assoc_case;
 
 /* `given`: insert this existing leaf (shared, no value callback) instead
@@ -455,6 +512,14 @@ CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *g
         return CTXS_OK;
     }
     unsigned owned = kind == ASSOC_EMPTY ? 0 : exclusive_levels(exclusive, path, depth + 1);
+    if (owned == depth + 1 && given == NULL && (kind == ASSOC_REPLACE || kind == ASSOC_INSERT)) {
+        int status;
+        if (edit_in_place(map, path[depth], fragment_bit(key, shift), key, value, kind == ASSOC_INSERT,
+                          displaced, &status)) {
+            *out = map;
+            return status;
+        }
+    }
 
     /* Plan: list every object the result needs, bottom-up, then allocate. */
     plan p;
@@ -462,16 +527,17 @@ CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *g
     if (given == NULL) plan_need(&p, sizeof(ctxs_leaf), value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
     write_mode bottom_mode = COPY;
     if (kind == ASSOC_EMPTY) {
-        plan_need(&p, node_bytes(1), CTXS_KIND_NODE);
+        plan_need_node(&p, 1);
     } else {
         if (kind == ASSOC_MIGRATE) {
-            plan_need(&p, node_bytes(2), CTXS_KIND_NODE);
-            for (unsigned i = 0; i < chain; i++) plan_need(&p, node_bytes(1), CTXS_KIND_NODE);
+            plan_need_node(&p, 2);
+            for (unsigned i = 0; i < chain; i++) plan_need_node(&p, 1);
         }
-        bottom_mode = level_mode(depth < owned, kind == ASSOC_INSERT);
-        plan_level(&p, bottom_mode, node_slots(path[depth]) + (kind == ASSOC_INSERT));
+        unsigned bottom_slots = node_slots(path[depth]) + (kind == ASSOC_INSERT);
+        bottom_mode = level_mode(depth < owned, path[depth], bottom_slots);
+        plan_level(&p, bottom_mode, bottom_slots);
         for (unsigned level = depth; level-- > 0;) {
-            if (level >= owned) plan_need(&p, node_bytes(node_slots(path[level])), CTXS_KIND_NODE);
+            if (level >= owned) plan_need_node(&p, node_slots(path[level]));
         }
     }
     if (!exclusive) plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
@@ -593,7 +659,7 @@ CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_ma
             displaced->node = map->root;
         } else {
             displaced->leaf = removed;
-            ctxs_free(store, map->root, node_bytes(1), CTXS_KIND_NODE);
+            ctxs_free(store, map->root, node_bytes(map->root->capacity), CTXS_KIND_NODE);
         }
         map->root = NULL;
         map->count = 0;
@@ -601,24 +667,40 @@ CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_ma
         return CTXS_OK;
     }
 
+    ctxs_node *bottom = path[depth];
+    uint32_t bottom_bit = fragment_bit(key, shift);
+    bool collapses = depth > 0 && node_leaves(bottom) == 2 && node_children(bottom) == 0;
+    if (owned == depth + 1 && !collapses && fits_in_place(bottom->capacity, node_slots(bottom) - 1)) {
+        /* Fast path: the whole path is exclusive and no level collapses
+         * (I3 still holds for the bottom node), so the leaf is simply
+         * unlinked from its node. */
+        unsigned i = bit_index(bottom->datamap, bottom_bit);
+        memmove(&bottom->slots[i], &bottom->slots[i + 1], (node_slots(bottom) - i - 1) * sizeof(void *));
+        bottom->datamap &= ~bottom_bit;
+        map->count--;
+        displaced->leaf = removed;
+        *out = map;
+        return CTXS_OK;
+    }
+
     /* Decide the shape. `top` is the deepest level that is rewritten rather
      * than collapsed; `carry` is the lone leaf a collapse carries up. */
-    ctxs_node *bottom = path[depth];
     ctxs_leaf *carry = NULL;
     unsigned top = depth;
-    if (depth > 0 && node_leaves(bottom) == 2 && node_children(bottom) == 0) {
+    if (collapses) {
         uint32_t bit = fragment_bit(key, depth * CTXS_BITS);
         carry = bottom->slots[bit_index(bottom->datamap, bit) == 0 ? 1 : 0];
         top = depth - 1;
         while (top > 0 && node_leaves(path[top]) == 0 && node_children(path[top]) == 1) top--;
     }
 
-    write_mode top_mode = level_mode(top < owned, carry == NULL);
+    unsigned top_slots = node_slots(path[top]) - (carry == NULL);
+    write_mode top_mode = level_mode(top < owned, path[top], top_slots);
     plan p;
     plan_init(&p, store);
-    plan_level(&p, top_mode, node_slots(path[top]) - (carry == NULL));
+    plan_level(&p, top_mode, top_slots);
     for (unsigned level = top; level-- > 0;) {
-        if (level >= owned) plan_need(&p, node_bytes(node_slots(path[level])), CTXS_KIND_NODE);
+        if (level >= owned) plan_need_node(&p, node_slots(path[level]));
     }
     if (!exclusive) plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
     if (plan_allocate(&p) != CTXS_OK) return CTXS_ENOMEM;
@@ -631,7 +713,7 @@ CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_ma
          * reference, and the carried leaf gains one for its new parent. */
         unsigned level = top + 1;
         for (; level <= depth && level < owned; level++) {
-            ctxs_free(store, path[level], node_bytes(node_slots(path[level])), CTXS_KIND_NODE);
+            ctxs_free(store, path[level], node_bytes(path[level]->capacity), CTXS_KIND_NODE);
         }
         if (level <= depth) {
             if (top < owned) displaced->node = path[level];

@@ -86,6 +86,7 @@ static int check_node(const ctxs_node *node, unsigned level, uint64_t prefix, si
     if (level > 12) return 0;
     unsigned nl = node_leaves(node), n = node_slots(node);
     if (n == 0) return 0;
+    if (n > node->capacity || node->capacity > CTXS_FANOUT || (node->capacity & 1u)) return 0;
     if (level > 0 && nl == 1 && n == 1) return 0; /* a lone leaf belongs in the parent */
     uint64_t low = shift == 0 ? 0 : (UINT64_MAX >> (64 - shift));
     unsigned li = 0, ci = 0;

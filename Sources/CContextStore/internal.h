@@ -110,6 +110,8 @@ void ctxs_arena_destroy(ctxs_arena *arena);
 void *ctxs_arena_alloc(ctxs_arena *arena, size_t size, ctxs_kind kind);
 void ctxs_arena_free(ctxs_arena *arena, void *ptr, size_t size, ctxs_kind kind);
 /* Adds the arena's live counts per kind to live[], and its byte figures. */
+/* The bytes an allocation of `size` counts for in the statistics. */
+size_t ctxs_arena_accounted_size(const ctxs_arena *arena, size_t size);
 void ctxs_arena_statistics(ctxs_arena *arena, size_t live[CTXS_KIND_COUNT], size_t *in_use,
                            size_t *reserved);
 
@@ -121,7 +123,7 @@ typedef struct ctxs_node {
     _Atomic uint32_t refs; /* maps and parent nodes holding this node */
     uint32_t datamap;      /* bit i: fragment i is an inline leaf */
     uint32_t nodemap;      /* bit i: fragment i is a child node; disjoint from datamap */
-    uint32_t unused;
+    uint32_t capacity;     /* slots the allocation has room for; >= popcount(both maps) */
     void *slots[];
 } ctxs_node;
 
@@ -211,6 +213,10 @@ struct ctxs_store {
     _Atomic uint64_t fail_at;    /* the allocation number that fails; 0 = none */
     ctxs_map *empty;             /* immutable: the shared empty map */
     pthread_key_t thread_key;    /* immutable: each thread's own slot (see thread.c) */
+    pthread_key_t spare_key;     /* immutable: each thread's spare cell (see thread.c) */
+    uint64_t serial;             /* immutable: unique per store in this process, never 0 */
+    pthread_mutex_t spares_lock; /* guards `spares`, the list of spare cells */
+    struct ctxs_spare_cell *spares;
     ctxs_interner interner;
     ctxs_arena arena;
 };
@@ -299,6 +305,20 @@ static inline const ctxs_leaf *ctxs_find_leaf_inline(const ctxs_map *map, uint64
 
 /* The pthread key destructor of thread slots (thread.c). */
 void ctxs_thread_slot_destructor(void *slot);
+
+/* One thread's spare scope object (see ctxs_thread_spare_put). */
+typedef struct ctxs_spare_cell {
+    ctxs_store *store;               /* immutable */
+    _Atomic(void *) object;          /* written by the owning thread only; read by statistics */
+    struct ctxs_spare_cell *next;    /* guarded by store->spares_lock */
+    struct ctxs_spare_cell **link;   /* guarded by store->spares_lock: the pointer to this cell */
+} ctxs_spare_cell;
+
+void ctxs_thread_spare_destructor(void *cell);
+/* Releases every thread's spare object and frees the cells (store teardown). */
+void ctxs_thread_spares_destroy(ctxs_store *store);
+/* How many threads hold a spare now. */
+size_t ctxs_thread_spares_count(ctxs_store *store);
 
 /* A bijective 64-bit mix (the SplitMix64 finaliser) and its inverse. */
 static inline uint64_t ctxs_mix64(uint64_t x) {

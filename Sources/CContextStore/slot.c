@@ -115,6 +115,37 @@ void ctxs_slot_release(ctxs_slot *slot) {
     }
 }
 
+int ctxs_slot_recycle(ctxs_slot *slot) {
+    if (slot->parent != NULL || slot->map == NULL) return 0;
+    if (atomic_load_explicit(&slot->refs, memory_order_acquire) != 1) return 0;
+    /* Nobody else can reach the slot now; the lock orders this with the
+     * last writes made through it on other threads. */
+    ctxs_lock_acquire(&slot->lock);
+    ctxs_map *map = slot->map, *view = slot->view;
+    ctxs_lineage *lineage = slot->lineage;
+    void *memo = slot->memo;
+    slot->map = NULL;
+    slot->view = NULL;
+    slot->memo = NULL;
+    slot->lineage = NULL;
+    slot->cleared = false;
+    slot->view_generation = 0;
+    slot->rebuild_cost = 0;
+    atomic_store_explicit(&slot->stale_work, 0, memory_order_relaxed);
+    ctxs_lock_release(&slot->lock);
+    ctxs_map_release(map);
+    ctxs_map_release(view);
+    lineage_release(slot->store, lineage);
+    ctxs_value_release(slot->store, memo);
+    return 1;
+}
+
+int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) {
+    if (slot->map != NULL || slot->parent != NULL || map->store != slot->store) return CTXS_EINVAL;
+    slot->map = map;
+    return CTXS_OK;
+}
+
 ctxs_slot *ctxs_slot_parent(const ctxs_slot *slot) { return slot->parent; }
 
 size_t ctxs_slot_depth(const ctxs_slot *slot) { return slot->depth; }

@@ -72,6 +72,8 @@ ctxs_store *ctxs_store_create(const ctxs_store_options *options) {
     store->retain = options->retain;
     store->release = options->release;
     store->context = options->context;
+    static _Atomic uint64_t serials = 0;
+    store->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1;
     if (ctxs_arena_init(&store->arena, options->backend) != CTXS_OK) {
         free(store);
         return NULL;
@@ -87,8 +89,18 @@ ctxs_store *ctxs_store_create(const ctxs_store_options *options) {
         free(store);
         return NULL;
     }
+    if (pthread_key_create(&store->spare_key, ctxs_thread_spare_destructor) != 0) {
+        pthread_key_delete(store->thread_key);
+        ctxs_interner_destroy(&store->interner);
+        ctxs_arena_destroy(&store->arena);
+        free(store);
+        return NULL;
+    }
+    pthread_mutex_init(&store->spares_lock, NULL);
     ctxs_map *empty = ctxs_alloc(store, sizeof(ctxs_map), CTXS_KIND_ROOT);
     if (empty == NULL) {
+        pthread_mutex_destroy(&store->spares_lock);
+        pthread_key_delete(store->spare_key);
         pthread_key_delete(store->thread_key);
         ctxs_interner_destroy(&store->interner);
         ctxs_arena_destroy(&store->arena);
@@ -119,7 +131,13 @@ void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out) {
     out->live_roots = live[CTXS_KIND_ROOT] - 1; /* the empty map is the store's */
     out->live_nodes = live[CTXS_KIND_NODE];
     out->live_values = live[CTXS_KIND_LEAF];
-    out->live_slots = live[CTXS_KIND_SLOT];
+    /* Spare slots are a cache, not scopes: leave them out of the live
+     * figures (clamped, should a C caller park objects of its own). */
+    size_t spares = ctxs_thread_spares_count(store);
+    size_t spare_bytes = spares * ctxs_arena_accounted_size(&store->arena, sizeof(ctxs_slot));
+    out->live_slots = live[CTXS_KIND_SLOT] > spares ? live[CTXS_KIND_SLOT] - spares : 0;
+    out->spare_slots = spares;
+    in_use = in_use > spare_bytes ? in_use - spare_bytes : 0;
     out->interned_keys = atomic_load_explicit(&store->interner.count, memory_order_acquire);
     out->bytes_in_use = in_use;
     out->bytes_reserved = reserved;
@@ -127,6 +145,9 @@ void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out) {
 
 int ctxs_store_destroy(ctxs_store *store) {
     if (store == NULL) return CTXS_OK;
+    /* Spares are the owner's parked objects, not live scopes: release them
+     * first (this may call options.release). */
+    ctxs_thread_spares_destroy(store);
     size_t live[CTXS_KIND_COUNT];
     size_t in_use = 0, reserved = 0;
     gather(store, live, &in_use, &reserved);
@@ -136,6 +157,8 @@ int ctxs_store_destroy(ctxs_store *store) {
     }
     ctxs_free(store, store->empty, sizeof(ctxs_map), CTXS_KIND_ROOT);
     pthread_key_delete(store->thread_key);
+    pthread_key_delete(store->spare_key);
+    pthread_mutex_destroy(&store->spares_lock);
     ctxs_interner_destroy(&store->interner);
     ctxs_arena_destroy(&store->arena);
     free(store);

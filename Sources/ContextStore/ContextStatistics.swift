@@ -7,7 +7,8 @@
 /// assert(TaskContext.statistics.liveValues == before.liveValues)
 /// ```
 public struct ContextStatistics: Sendable, Hashable, CustomStringConvertible {
-    /// Open context scopes, thread contexts included.
+    /// Open context scopes, thread contexts included. Spare scope objects
+    /// kept for reuse (see ``spareScopes``) are not counted.
     ///
     /// ```swift
     /// let liveScopes = TaskContext.statistics.liveScopes
@@ -49,6 +50,15 @@ public struct ContextStatistics: Sendable, Hashable, CustomStringConvertible {
     /// let bytesReserved = TaskContext.statistics.bytesReserved
     /// ```
     public var bytesReserved: Int
+    /// Ended scopes kept empty for reuse, at most one per thread: the next
+    /// `run(inheriting: .copy)` or `run(with:)` on that thread takes it
+    /// instead of allocating. They hold no values, and their bytes are not
+    /// in ``bytesInUse``.
+    ///
+    /// ```swift
+    /// let spares = TaskContext.statistics.spareScopes
+    /// ```
+    public var spareScopes: Int
 
     /// Makes a set of counters; mostly for tests.
     ///
@@ -58,7 +68,7 @@ public struct ContextStatistics: Sendable, Hashable, CustomStringConvertible {
     /// ```
     public init(
         liveScopes: Int, liveNodes: Int, liveValues: Int, liveRoots: Int,
-        internedKeys: Int, bytesInUse: Int, bytesReserved: Int
+        internedKeys: Int, bytesInUse: Int, bytesReserved: Int, spareScopes: Int = 0
     ) {
         self.liveScopes = liveScopes
         self.liveNodes = liveNodes
@@ -67,6 +77,7 @@ public struct ContextStatistics: Sendable, Hashable, CustomStringConvertible {
         self.internedKeys = internedKeys
         self.bytesInUse = bytesInUse
         self.bytesReserved = bytesReserved
+        self.spareScopes = spareScopes
     }
 
     /// The counters on one line.
@@ -77,6 +88,6 @@ public struct ContextStatistics: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         "ContextStatistics(liveScopes: \(liveScopes), liveNodes: \(liveNodes), liveValues: \(liveValues), "
             + "liveRoots: \(liveRoots), internedKeys: \(internedKeys), bytesInUse: \(bytesInUse), "
-            + "bytesReserved: \(bytesReserved))"
+            + "bytesReserved: \(bytesReserved), spareScopes: \(spareScopes))"
     }
 }

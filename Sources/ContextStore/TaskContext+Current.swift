@@ -32,16 +32,17 @@ extension TaskContext {
         return slot
     }
 
-    /// The box stored under `id` in the current context, or nil.
-    @usableFromInline static func _find(_ id: UInt64) -> _AnyBox? {
+    /// The object stored under `id` in the current context (see `_encode`), or nil.
+    @usableFromInline static func _find(_ id: UInt64) -> AnyObject? {
         guard let slot = _readSlot() else { return nil }
         var value: UnsafeMutableRawPointer?
         guard ctxs_slot_find(slot, id, &value) == 1, let value else { return nil }
-        return Unmanaged<_AnyBox>.fromOpaque(value).takeRetainedValue()
+        return Unmanaged<AnyObject>.fromOpaque(value).takeRetainedValue()
     }
 
-    /// Stores `box` under `id` in `slot` (from `_writeSlot`, resolved once by the caller).
-    @usableFromInline static func _set(_ slot: OpaquePointer, _ id: UInt64, _ box: _AnyBox) throws(ContextError) {
+    /// Stores `box` (from `_encode`) under `id` in `slot` (from `_writeSlot`,
+    /// resolved once by the caller).
+    @usableFromInline static func _set(_ slot: OpaquePointer, _ id: UInt64, _ box: AnyObject) throws(ContextError) {
         let status = withExtendedLifetime(box) {
             ctxs_slot_assoc(slot, id, Unmanaged.passUnretained(box).toOpaque())
         }
@@ -92,14 +93,14 @@ extension TaskContext {
     @inlinable
     public static func get<Value>(_ key: ContextKey<Value>) -> Value? {
         guard let id = key._readID, let slot = _readSlot() else { return nil }
-        // A borrowed read: the box is copied out under the slot's lock,
-        // which saves retaining and releasing it. Nothing below calls into
-        // the store before `ctxs_slot_read_end`.
+        // A borrowed read: the value is copied out under the slot's lock,
+        // which saves retaining and releasing its object. Nothing below
+        // calls into the store before `ctxs_slot_read_end`.
         var raw: UnsafeMutableRawPointer?
         var held: OpaquePointer?
         guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw, let held else { return nil }
         defer { ctxs_slot_read_end(held) }
-        return Unmanaged<_AnyBox>.fromOpaque(raw)._withUnsafeGuaranteedRef { _unbox($0, as: Value.self) }
+        return Unmanaged<AnyObject>.fromOpaque(raw)._withUnsafeGuaranteedRef { _decode($0, as: Value.self) }
     }
 
     /// The value under `key`, or `default`.
@@ -118,8 +119,8 @@ extension TaskContext {
     /// let id = TaskContext.get("request_id") as? String
     /// ```
     public static func get(_ name: String) -> (any Sendable)? {
-        guard let id = _Store.shared.lookup(name), let box = _find(id) else { return nil }
-        return box.anyValue
+        guard let id = _Store.shared.lookup(name), let object = _find(id) else { return nil }
+        return _anyValue(object)
     }
 
     /// The value under `name` if it is a `Value`, else `default`.
@@ -129,8 +130,8 @@ extension TaskContext {
     /// ```
     @inlinable
     public static func get<Value>(_ name: String, default defaultValue: Value) -> Value {
-        guard let id = _Store.shared.lookup(name), let box = _find(id) else { return defaultValue }
-        return box.anyValue as? Value ?? defaultValue
+        guard let id = _Store.shared.lookup(name), let object = _find(id) else { return defaultValue }
+        return _anyValue(object) as? Value ?? defaultValue
     }
 
     // MARK: Writing
@@ -148,7 +149,7 @@ extension TaskContext {
     @inlinable
     public static func set<Value>(_ key: ContextKey<Value>, _ value: Value) throws(ContextError) {
         let slot = try _writeSlot(key.name)
-        try _set(slot, try key._writeID(), _Box(value))
+        try _set(slot, try key._writeID(), _encode(value))
     }
 
     /// Sets `name` to `value` in the current scope.
@@ -161,7 +162,7 @@ extension TaskContext {
     public static func set(_ name: String, _ value: any Sendable) throws(ContextError) {
         let slot = try _writeSlot(name)  // first, so a write with no scope interns nothing
         guard let id = _Store.shared.intern(name) else { throw .allocationFailed }
-        try _set(slot, id, _makeBox(value))
+        try _set(slot, id, _encode(value))
     }
 
     /// Removes `key` from the current scope. In a chained scope this also
@@ -212,7 +213,7 @@ extension TaskContext {
         return ContextStatistics(
             liveScopes: raw.live_slots, liveNodes: raw.live_nodes, liveValues: raw.live_values,
             liveRoots: raw.live_roots, internedKeys: raw.interned_keys,
-            bytesInUse: raw.bytes_in_use, bytesReserved: raw.bytes_reserved)
+            bytesInUse: raw.bytes_in_use, bytesReserved: raw.bytes_reserved, spareScopes: raw.spare_slots)
     }
 }
 

@@ -28,6 +28,11 @@ extension TaskContext {
     /// With no enclosing context every mode starts empty. Off any task the
     /// enclosing context is the thread's own.
     public static func run<R>(inheriting inheritance: Inheritance = .copy, _ body: () throws -> R) rethrows -> R {
+        if inheritance == .copy {
+            var scope = _Scope.copy(of: _readSlot())
+            defer { _Scope.recycle(&scope) }
+            return try _binding.withValue(scope, operation: body)
+        }
         guard let scope = _newScope(inheritance, rebindShared: false) else { return try body() }
         return try _binding.withValue(scope, operation: body)
     }
@@ -46,6 +51,11 @@ extension TaskContext {
         isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> R
     ) async rethrows -> R {
+        if inheritance == .copy {
+            var scope = _Scope.copy(of: _readSlot())
+            defer { _Scope.recycle(&scope) }
+            return try await _binding.withValue(scope, operation: body, isolation: isolation)
+        }
         guard let scope = _newScope(inheritance, rebindShared: false) else { return try await body() }
         return try await _binding.withValue(scope, operation: body, isolation: isolation)
     }
@@ -60,7 +70,9 @@ extension TaskContext {
     /// }
     /// ```
     public static func run<R>(with context: TaskContext, _ body: () throws -> R) rethrows -> R {
-        try _binding.withValue(_Scope.make(with: context._map.raw), operation: body)
+        var scope = _Scope.make(with: context._map.raw)
+        defer { _Scope.recycle(&scope) }
+        return try _binding.withValue(scope, operation: body)
     }
 
     /// Runs `body` in a new scope that starts from `context`.
@@ -74,6 +86,8 @@ extension TaskContext {
         isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> R
     ) async rethrows -> R {
-        try await _binding.withValue(_Scope.make(with: context._map.raw), operation: body, isolation: isolation)
+        var scope = _Scope.make(with: context._map.raw)
+        defer { _Scope.recycle(&scope) }
+        return try await _binding.withValue(scope, operation: body, isolation: isolation)
     }
 }

@@ -48,8 +48,8 @@ public struct TaskContext: Sendable {
     /// collections do; ``setting(_:_:)`` reports it as an error instead.
     public subscript<Value>(key: ContextKey<Value>) -> Value? {
         get {
-            guard let id = key._readID, let box = _map.box(for: id) else { return nil }
-            return _unbox(box, as: Value.self)
+            guard let id = key._readID, let object = _map.object(for: id) else { return nil }
+            return _decode(object, as: Value.self)
         }
         set {
             do {
@@ -70,8 +70,8 @@ public struct TaskContext: Sendable {
     /// ```
     public subscript(name: String) -> (any Sendable)? {
         get {
-            guard let id = _Store.shared.lookup(name), let box = _map.box(for: id) else { return nil }
-            return box.anyValue
+            guard let id = _Store.shared.lookup(name), let object = _map.object(for: id) else { return nil }
+            return _anyValue(object)
         }
         set {
             do {
@@ -94,7 +94,7 @@ public struct TaskContext: Sendable {
     ///
     /// - Throws: ``ContextError/allocationFailed``; `self` is unchanged.
     public func setting<Value>(_ key: ContextKey<Value>, _ value: Value) throws(ContextError) -> TaskContext {
-        TaskContext(_map: try _map.setting(try key._writeID(), _Box(value)))
+        TaskContext(_map: try _map.setting(try key._writeID(), _encode(value)))
     }
 
     /// A copy of this context with `name` set to `value`.
@@ -106,7 +106,7 @@ public struct TaskContext: Sendable {
     /// - Throws: ``ContextError/allocationFailed``; `self` is unchanged.
     public func setting(_ name: String, _ value: any Sendable) throws(ContextError) -> TaskContext {
         guard let id = _Store.shared.intern(name) else { throw .allocationFailed }
-        return TaskContext(_map: try _map.setting(id, _makeBox(value)))
+        return TaskContext(_map: try _map.setting(id, _encode(value)))
     }
 
     /// A copy of this context without `key`.
@@ -172,8 +172,8 @@ public struct TaskContext: Sendable {
     public var entries: [(name: String, value: any Sendable)] {
         var entries: [(name: String, value: any Sendable)] = []
         entries.reserveCapacity(count)
-        _map.forEach { id, box in
-            if let name = _Store.shared.name(of: id) { entries.append((name, box.anyValue)) }
+        _map.forEach { id, object in
+            if let name = _Store.shared.name(of: id) { entries.append((name, _anyValue(object))) }
         }
         return entries.sorted { $0.name < $1.name }
     }

@@ -18,16 +18,16 @@ final class _Map: @unchecked Sendable {
 
     @usableFromInline static let empty = _Map(adopting: ctxs_map_new(_Store.shared.raw))
 
-    /// The box stored under `id`, or nil.
+    /// The object stored under `id` (see `_encode`), or nil.
     @usableFromInline
-    func box(for id: UInt64) -> _AnyBox? {
+    func object(for id: UInt64) -> AnyObject? {
         var value: UnsafeMutableRawPointer?
         guard ctxs_map_find(raw, id, &value) == 1, let value else { return nil }
-        return Unmanaged<_AnyBox>.fromOpaque(value).takeUnretainedValue()
+        return Unmanaged<AnyObject>.fromOpaque(value).takeUnretainedValue()
     }
 
     @usableFromInline
-    func setting(_ id: UInt64, _ box: _AnyBox) throws(ContextError) -> _Map {
+    func setting(_ id: UInt64, _ box: AnyObject) throws(ContextError) -> _Map {
         var out: OpaquePointer?
         let status = withExtendedLifetime(box) {
             ctxs_map_assoc(raw, id, Unmanaged.passUnretained(box).toOpaque(), &out)
@@ -45,14 +45,14 @@ final class _Map: @unchecked Sendable {
 
     var count: Int { ctxs_map_count(raw) }
 
-    /// Every (id, box) pair, in trie order.
-    func forEach(_ body: (UInt64, _AnyBox) -> Void) {
+    /// Every (id, stored object) pair, in trie order.
+    func forEach(_ body: (UInt64, AnyObject) -> Void) {
         var iterator = ctxs_map_iter()
         ctxs_map_iter_init(&iterator, raw)
         var key: UInt64 = 0
         var value: UnsafeMutableRawPointer?
         while ctxs_map_iter_next(&iterator, &key, &value) == 1 {
-            if let value { body(key, Unmanaged<_AnyBox>.fromOpaque(value).takeUnretainedValue()) }
+            if let value { body(key, Unmanaged<AnyObject>.fromOpaque(value).takeUnretainedValue()) }
         }
     }
 }

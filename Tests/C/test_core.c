@@ -2741,6 +2741,161 @@ static void test_threads_intern(harness *h) {
     free(ids);
 }
 
+/* ============================================================ in place */
+
+/* A set of a new key followed by its removal, in a slot whose map only the
+ * slot holds, reallocates no node once warm: nodes keep a spare slot (see
+ * capacity_for in hamt.c), so the only allocation is the entry's leaf. The
+ * keys are chosen so that the new key's fragment is free at its level. */
+static void test_in_place(harness *h) {
+    static const uint64_t sizes[] = {1, 2, 3, 8, 31, 100, 1000};
+    tracker *v = tv_new(h, 1), *w = tv_new(h, 2);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        uint64_t n = sizes[i];
+        ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
+        REQUIRE(slot != NULL);
+        for (uint64_t k = 0; k < n; k++) REQUIRE(ctxs_slot_assoc(slot, k, v) == CTXS_OK);
+        uint64_t fresh = n; /* 0..n-1 fill their fragments densely; n lands in a free one */
+        REQUIRE(ctxs_slot_assoc(slot, fresh, v) == CTXS_OK); /* warm: may grow a node */
+        REQUIRE(ctxs_slot_without(slot, fresh) == CTXS_OK);
+        size_t nodes = stats_of(h->store).live_nodes;
+        uint64_t before = ctxs_store_allocation_count(h->store);
+        for (int round = 0; round < 100; round++) {
+            CHECK_EQ(ctxs_slot_assoc(slot, fresh, v), CTXS_OK);
+            CHECK_EQ(ctxs_slot_without(slot, fresh), CTXS_OK);
+        }
+        CHECKF(ctxs_store_allocation_count(h->store) - before == 100,
+               "n = %llu: %llu allocations for 100 set + remove pairs (want 100 leaves)", ull(n),
+               ull(ctxs_store_allocation_count(h->store) - before));
+        CHECK_EQ(stats_of(h->store).live_nodes, nodes);
+        /* A replacement allocates its leaf only, too. */
+        before = ctxs_store_allocation_count(h->store);
+        CHECK_EQ(ctxs_slot_assoc(slot, 0, w), CTXS_OK);
+        CHECK_EQ(ctxs_store_allocation_count(h->store) - before, 1);
+        ctxs_map *snap = NULL;
+        REQUIRE(ctxs_slot_snapshot(slot, &snap) == CTXS_OK);
+        CHECK_EQ(ctxs_map_count(snap), n);
+        CHECK_EQ(ctxs_map_check(snap), 1);
+        ctxs_map_release(snap);
+        ctxs_slot_release(slot);
+    }
+    tv_drop(v);
+    tv_drop(w);
+    CHECK_EQ(stats_of(h->store).live_nodes, 0);
+}
+
+/* ============================================================== spares */
+
+/* options.release of the spare store below: its values are slots. */
+static void release_slot(void *context, void *value) {
+    (void)context;
+    ctxs_slot_release(value);
+}
+
+static void *park_and_exit(void *store) {
+    ctxs_slot *slot = ctxs_slot_create(store, NULL, NULL);
+    if (CHECK(slot != NULL) && CHECK_EQ(ctxs_slot_recycle(slot), 1)) {
+        CHECK_EQ(ctxs_thread_spare_put(store, slot), 1);
+    }
+    return NULL; /* the thread's exit releases the parked slot */
+}
+
+static void test_spares(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2);
+
+    /* recycle empties a slot only its caller holds, and releases now. */
+    ctxs_slot *slot = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(slot != NULL);
+    REQUIRE(ctxs_slot_assoc(slot, 7, a) == CTXS_OK);
+    ctxs_map *memo_map = NULL;
+    REQUIRE(ctxs_slot_snapshot(slot, &memo_map) == CTXS_OK);
+    CHECK_EQ(ctxs_slot_memo_set(slot, memo_map, b), 1);
+    ctxs_map_release(memo_map);
+    CHECK_EQ(store_refs(a), 1);
+    CHECK_EQ(store_refs(b), 1);
+    CHECK_EQ(ctxs_slot_recycle(slot), 1);
+    CHECK_EQ(store_refs(a), 0); /* the map went */
+    CHECK_EQ(store_refs(b), 0); /* and the memo */
+    CHECK_EQ(stats_of(s).live_values, 0);
+    CHECK_EQ(ctxs_slot_recycle(slot), 0); /* nothing left to recycle */
+    /* reset gives it contents again; it is an ordinary slot after that. */
+    ctxs_map *m = NULL;
+    REQUIRE(ctxs_map_assoc(ctxs_map_new(s), 9, b, &m) == CTXS_OK || (m = NULL, false));
+    CHECK_EQ(ctxs_slot_reset(slot, m), CTXS_OK); /* takes over m */
+    void *got = NULL;
+    CHECK(ctxs_slot_find(slot, 9, &got) == 1 && got == b);
+    if (got != NULL) tv_put(h, got);
+    CHECK_EQ(ctxs_slot_find(slot, 7, NULL), 0);
+    CHECK_EQ(ctxs_slot_assoc(slot, 7, a), CTXS_OK);
+    ctxs_map *other = ctxs_map_new(s);
+    CHECK_EQ(ctxs_slot_reset(slot, other), CTXS_EINVAL); /* not recycled: nothing taken */
+    ctxs_map_release(other);
+
+    /* Another holder, a live chained child, or being chained: refused. */
+    ctxs_slot_retain(slot);
+    CHECK_EQ(ctxs_slot_recycle(slot), 0);
+    ctxs_slot_release(slot);
+    ctxs_slot *child = ctxs_slot_create(s, NULL, slot);
+    REQUIRE(child != NULL);
+    CHECK_EQ(ctxs_slot_recycle(slot), 0);
+    CHECK_EQ(ctxs_slot_recycle(child), 0);
+    CHECK(ctxs_slot_find(child, 7, &got) == 1 && got == a); /* unchanged */
+    if (got != NULL) tv_put(h, got);
+    ctxs_slot_release(child);
+    /* Once the child is gone the parent recycles, forgetting its lineage;
+     * a new child of the reset slot reads through it. */
+    CHECK_EQ(ctxs_slot_recycle(slot), 1);
+    CHECK_EQ(store_refs(a), 0);
+    CHECK_EQ(ctxs_slot_reset(slot, ctxs_map_new(s)), CTXS_OK);
+    CHECK_EQ(ctxs_slot_assoc(slot, 3, a), CTXS_OK);
+    child = ctxs_slot_create(s, NULL, slot);
+    REQUIRE(child != NULL);
+    CHECK(ctxs_slot_find(child, 3, &got) == 1 && got == a);
+    if (got != NULL) tv_put(h, got);
+    ctxs_slot_release(child);
+    ctxs_slot_release(slot);
+
+    /* Spares: one per thread; statistics leave them out; the store's
+     * teardown and the thread's exit release them. */
+    ctxs_store_options options = {.release = release_slot, .backend = h->backend};
+    ctxs_store *t = ctxs_store_create(&options);
+    REQUIRE(t != NULL);
+    CHECK(ctxs_thread_spare_take(t) == NULL);
+    ctxs_slot *p1 = ctxs_slot_create(t, NULL, NULL), *p2 = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(p1 != NULL && p2 != NULL);
+    ctxs_statistics before = stats_of(t);
+    CHECK_EQ(before.live_slots, 2);
+    CHECK_EQ(ctxs_slot_recycle(p1), 1);
+    CHECK_EQ(ctxs_thread_spare_put(t, p1), 1);
+    CHECK_EQ(ctxs_thread_spare_put(t, p2), 0); /* one per thread */
+    CHECK_EQ(ctxs_thread_spare_put(t, NULL), 0);
+    ctxs_statistics parked = stats_of(t);
+    CHECK_EQ(parked.live_slots, 1);
+    CHECK_EQ(parked.spare_slots, 1);
+    CHECK(parked.bytes_in_use < before.bytes_in_use);
+    CHECK_PTR_EQ(ctxs_thread_spare_take(t), p1);
+    CHECK(ctxs_thread_spare_take(t) == NULL);
+    CHECK_EQ(stats_of(t).spare_slots, 0);
+    CHECK_EQ(stats_of(t).live_slots, 2);
+    CHECK_EQ(stats_of(t).bytes_in_use, before.bytes_in_use);
+    CHECK_EQ(ctxs_slot_reset(p1, ctxs_map_new(t)), CTXS_OK);
+    ctxs_slot_release(p1);
+    /* A thread that parks a slot and exits releases it. */
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, NULL, park_and_exit, t) == 0);
+    pthread_join(thread, NULL);
+    CHECK_EQ(stats_of(t).spare_slots, 0);
+    CHECK_EQ(stats_of(t).live_slots, 1);
+    /* The store's teardown releases this thread's spare. */
+    CHECK_EQ(ctxs_slot_recycle(p2), 1);
+    CHECK_EQ(ctxs_thread_spare_put(t, p2), 1);
+    CHECK_EQ(ctxs_store_destroy(t), CTXS_OK);
+
+    tv_drop(a);
+    tv_drop(b);
+}
+
 /* ================================================================ runner */
 
 typedef void (*test_fn)(harness *h);
@@ -2764,6 +2919,8 @@ static const struct {
     {"threads_slot", test_threads_slot},
     {"threads_fork", test_threads_fork},
     {"threads_intern", test_threads_intern},
+    {"in_place", test_in_place},
+    {"spares", test_spares},
 };
 
 /* The run so far, for a summary line even when a sanitizer ends the process. */

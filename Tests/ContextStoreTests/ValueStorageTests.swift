@@ -1,0 +1,126 @@
+import ContextStore
+import Testing
+
+// How values are stored (see `_encode` in _Store.swift): class instances
+// unboxed, everything else boxed. Whichever way a value went in, every read
+// path gives back the same value (the same instance, for a class), and a
+// read of the wrong type is nil.
+
+private protocol Named: AnyObject, Sendable {
+    var name: String { get }
+}
+
+private class Animal: @unchecked Sendable {
+    // Safe: no stored state besides the immutable `name` of subclasses.
+    var sound: String { "..." }
+}
+
+private final class Dog: Animal, Named, @unchecked Sendable {
+    // Safe: one immutable `let`.
+    let name: String
+    init(_ name: String) { self.name = name }
+    override var sound: String { "woof" }
+}
+
+private final class Robot: Named {
+    let name: String
+    init(_ name: String) { self.name = name }
+}
+
+private let dogKey = ContextKey<Dog>("storage.value")
+private let animalKey = ContextKey<Animal>("storage.value")
+private let robotKey = ContextKey<Robot>("storage.value")
+private let namedKey = ContextKey<any Named>("storage.value")
+private let intKey = ContextKey<Int>("storage.value")
+private let optionalKey = ContextKey<Dog?>("storage.value")
+
+extension ContextStoreTests {
+    @Suite("Value storage")
+    struct ValueStorageTests {
+        @Test func aClassInstanceComesBackAsTheSameInstanceOnEveryReadPath() throws {
+            let rex = Dog("rex")
+            try TaskContext.run {
+                try TaskContext.set(dogKey, rex)
+                #expect(TaskContext.get(dogKey) === rex)
+                #expect((TaskContext.get("storage.value") as? Dog) === rex)
+                #expect(TaskContext.get("storage.value", default: Dog("other")) === rex)
+                #expect(TaskContext.current[dogKey] === rex)
+                #expect((TaskContext.current["storage.value"] as? Dog) === rex)
+                let entry = TaskContext.current.entries.first { $0.name == "storage.value" }
+                #expect((entry?.value as? Dog) === rex)
+                #expect(TaskContext.current.description.contains("Dog"))
+            }
+            let persistent = try TaskContext().setting(dogKey, rex)
+            #expect(persistent[dogKey] === rex)
+            #expect((persistent["storage.value"] as? Dog) === rex)
+        }
+
+        @Test func aSubclassInstanceReadsThroughItsSuperclassAndItsOwnClass() throws {
+            let rex = Dog("rex")
+            try TaskContext.run {
+                try TaskContext.set(animalKey, rex)
+                #expect(TaskContext.get(animalKey) === rex)
+                #expect(TaskContext.get(animalKey)?.sound == "woof")
+                #expect(TaskContext.get(dogKey) === rex)
+                #expect(TaskContext.get(robotKey) == nil)
+                #expect(TaskContext.get(intKey) == nil)
+            }
+        }
+
+        @Test func aClassBoundExistentialKeyStoresAndReadsItsInstance() throws {
+            let robot = Robot("r2")
+            try TaskContext.run {
+                try TaskContext.set(namedKey, robot)
+                #expect(TaskContext.get(namedKey) === robot)
+                #expect(TaskContext.get(namedKey)?.name == "r2")
+                #expect(TaskContext.get(robotKey) === robot)
+                #expect((TaskContext.get("storage.value") as? Robot) === robot)
+                #expect(TaskContext.get(dogKey) == nil)
+            }
+        }
+
+        @Test func anInstanceSetThroughAStringKeyReadsThroughATypedKey() throws {
+            let rex = Dog("rex")
+            try TaskContext.run {
+                let erased: any Sendable = rex
+                try TaskContext.set("storage.value", erased)
+                #expect(TaskContext.get(dogKey) === rex)
+                #expect(TaskContext.get(animalKey) === rex)
+                #expect(TaskContext.get(namedKey) === rex)
+            }
+        }
+
+        @Test func valuesOfOtherKindsRoundTripAndMismatchedTypesReadNil() throws {
+            try TaskContext.run {
+                try TaskContext.set(intKey, 42)
+                #expect(TaskContext.get(intKey) == 42)
+                #expect(TaskContext.get(dogKey) == nil)
+                #expect(TaskContext.get("storage.value") as? Int == 42)
+
+                let rex = Dog("rex")
+                try TaskContext.set(optionalKey, rex)
+                #expect(TaskContext.get(optionalKey).flatMap { $0 } === rex)
+                try TaskContext.set(optionalKey, nil)
+                let storedNil = TaskContext.get(optionalKey)
+                #expect(storedNil != nil && storedNil! == nil, "a stored nil is a value")
+                #expect(TaskContext.get(dogKey) == nil)
+
+                let closure: @Sendable () -> Int = { 7 }
+                try TaskContext.set(ContextKey<@Sendable () -> Int>("storage.closure"), closure)
+                #expect(TaskContext.get(ContextKey<@Sendable () -> Int>("storage.closure"))?() == 7)
+            }
+        }
+
+        @Test func aReplacedOrRemovedInstanceIsReleasedAtOnce() throws {
+            let counter = DeinitCounter()
+            let key = ContextKey<Tracked>("storage.tracked")
+            try TaskContext.run {
+                try TaskContext.set(key, Tracked("first", counter))
+                try TaskContext.set(key, Tracked("second", counter))
+                #expect(counter.count == 1)
+                try TaskContext.remove(key)
+                #expect(counter.count == 2)
+            }
+        }
+    }
+}
