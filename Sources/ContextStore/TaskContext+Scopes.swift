@@ -29,9 +29,11 @@ extension TaskContext {
     /// enclosing context is the thread's own.
     public static func run<R>(inheriting inheritance: Inheritance = .copy, _ body: () throws -> R) rethrows -> R {
         if inheritance == .copy {
-            var scope = _Scope.copy(of: _readSlot())
+            var scope: _Scope? = _Scope.copy(of: _readSlot())
             defer { _Scope.recycle(&scope) }
-            return try _binding.withValue(scope, operation: body)
+            return try Unmanaged.passUnretained(scope!)._withUnsafeGuaranteedRef {
+                try _binding.withValue($0, operation: body)
+            }
         }
         guard let scope = _newScope(inheritance, rebindShared: false) else { return try body() }
         return try _binding.withValue(scope, operation: body)
@@ -52,7 +54,7 @@ extension TaskContext {
         _ body: () async throws -> R
     ) async rethrows -> R {
         if inheritance == .copy {
-            var scope = _Scope.copy(of: _readSlot())
+            var scope: _Scope? = _Scope.copy(of: _readSlot())
             defer { _Scope.recycle(&scope) }
             return try await _binding.withValue(scope, operation: body, isolation: isolation)
         }
@@ -70,9 +72,11 @@ extension TaskContext {
     /// }
     /// ```
     public static func run<R>(with context: TaskContext, _ body: () throws -> R) rethrows -> R {
-        var scope = _Scope.make(with: context._map.raw)
+        var scope: _Scope? = _Scope.make(with: context._map.raw)
         defer { _Scope.recycle(&scope) }
-        return try _binding.withValue(scope, operation: body)
+        return try Unmanaged.passUnretained(scope!)._withUnsafeGuaranteedRef {
+            try _binding.withValue($0, operation: body)
+        }
     }
 
     /// Runs `body` in a new scope that starts from `context`.
@@ -86,7 +90,7 @@ extension TaskContext {
         isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> R
     ) async rethrows -> R {
-        var scope = _Scope.make(with: context._map.raw)
+        var scope: _Scope? = _Scope.make(with: context._map.raw)
         defer { _Scope.recycle(&scope) }
         return try await _binding.withValue(scope, operation: body, isolation: isolation)
     }

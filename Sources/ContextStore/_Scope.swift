@@ -74,9 +74,11 @@ final class _Scope: @unchecked Sendable {
     /// and closing a scope was two allocations and two frees: a Swift object
     /// and a C slot. callgrind, `run(inheriting: .copy)` with an empty body:
     /// 1,406 -> 1,072 instructions, of which `withValue` itself is 561.)
-    static func recycle(_ scope: inout _Scope) {
-        guard isKnownUniquelyReferenced(&scope), ctxs_slot_recycle(scope.slot) == 1 else { return }
-        let raw = Unmanaged.passRetained(scope).toOpaque()
+    static func recycle(_ scope: inout _Scope?) {
+        guard isKnownUniquelyReferenced(&scope), let slot = scope?.slot, ctxs_slot_recycle(slot) == 1 else { return }
+        // Moved out of `scope` and into the spare: the retain and the
+        // temporary's release are adjacent, so the optimiser drops both.
+        let raw = Unmanaged.passRetained(scope.take()!).toOpaque()
         if ctxs_thread_spare_put(_Store.shared.raw, raw) == 0 {
             Unmanaged<_Scope>.fromOpaque(raw).release()  // this thread has a spare already
         }
