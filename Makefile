@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan bench bench-backends bench-python bench-check bench-thresholds format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -135,6 +135,23 @@ bench-check: deps ## Fail if any benchmark allocates more than its threshold in 
 
 bench-thresholds: ## Record the last run's malloc counts as the thresholds
 	python3 $(BENCH_DIR)/Scripts/report.py --write-thresholds
+
+# ------------------------------------------------------------ documentation
+DOCS_DIR := .build/docs
+# The targets with a DocC catalog or public API worth a page; each gets an
+# archive in $(DOCS_DIR)/<target>. Targets not in this package are skipped.
+DOCS_TARGETS ?= ContextStore
+
+docs: ## DocC archives (swift-docc-plugin) in .build/docs, failing on any DocC warning
+	mkdir -p $(DOCS_DIR)
+	@for target in $(DOCS_TARGETS); do \
+		test -d Sources/$$target || { echo "docs: no target $$target, skipped"; continue; }; \
+		echo "docs: $$target -> $(DOCS_DIR)/$$target"; \
+		rm -rf $(DOCS_DIR)/$$target; \
+		$(SWIFT) package $(SWIFTPM_FLAGS) --allow-writing-to-directory $(DOCS_DIR) \
+			generate-documentation --target $$target --disable-indexing --warnings-as-errors \
+			--output-path $(DOCS_DIR)/$$target || exit 1; \
+	done
 
 FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS)
 FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Package.swift)

@@ -18,6 +18,10 @@ let package = Package(
             description: "Build the jemalloc allocator backend (links libjemalloc; needs libjemalloc-dev)."
         )
     ],
+    dependencies: [
+        // Build-time only (`make docs`): a command plugin, linked into no product.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0")
+    ],
     targets: [
         .target(
             name: "CContextStore",

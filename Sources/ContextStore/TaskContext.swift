@@ -45,7 +45,7 @@ public struct TaskContext: Sendable {
     /// ```
     ///
     /// The setter traps if the store cannot allocate, as Swift's own
-    /// collections do; ``setting(_:_:)`` reports it as an error instead.
+    /// collections do; ``setting(_:_:)-(ContextKey<Value>,_)`` reports it as an error instead.
     public subscript<Value>(key: ContextKey<Value>) -> Value? {
         get {
             guard let id = key._readID, let object = _map.object(for: id) else { return nil }
