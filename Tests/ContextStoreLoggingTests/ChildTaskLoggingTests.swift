@@ -46,7 +46,9 @@ private func expectLines(_ log: CapturingLogger, seesLaterParentWrite: Bool, par
     if seesLaterParentWrite { childReads["logging.attempt"] = .stringConvertible(2) }
     var childWrote = childReads
     childWrote["logging.user_id"] = .string("child")
-    var parentAfter: Logger.Metadata = ["logging.request_id": .string("parent"), "logging.attempt": .stringConvertible(2)]
+    var parentAfter: Logger.Metadata = [
+        "logging.request_id": .string("parent"), "logging.attempt": .stringConvertible(2),
+    ]
     if parentSeesChildWrite { parentAfter["logging.user_id"] = .string("child") }
 
     #expect(log.metadata(of: "child reads").map(render) == render(childReads))

@@ -10,6 +10,7 @@ public struct ExclusiveGlobalStore: SuiteTrait, TestTrait, TestScoping {
     /// Once around the whole suite, not around each of its tests.
     public var isRecursive: Bool { false }
 
+    /// Runs `function` (the suite or the test) holding ``GlobalStoreLock``.
     public func provideScope(
         for test: Test,
         testCase: Test.Case?,

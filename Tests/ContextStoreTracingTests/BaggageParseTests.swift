@@ -17,9 +17,13 @@ extension TracingTests {
             #expect(header.utf8.count == 86, "the spec counts 86 bytes")
             #expect(
                 W3CBaggage.parse(header) == [
-                    Member(key: "key1", value: "value1", properties: [Property(key: "property1"), Property(key: "property2")]),
+                    Member(
+                        key: "key1", value: "value1",
+                        properties: [Property(key: "property1"), Property(key: "property2")]),
                     Member(key: "key2", value: "value2"),
-                    Member(key: "key3", value: "value3", properties: [Property(key: "propertyKey", value: "propertyValue")]),
+                    Member(
+                        key: "key3", value: "value3", properties: [Property(key: "propertyKey", value: "propertyValue")]
+                    ),
                 ])
         }
 
@@ -38,9 +42,14 @@ extension TracingTests {
                 Member(key: "serverNode", value: "DF 28"),
                 Member(key: "isProduction", value: "false"),
             ]
-            #expect(W3CBaggage.parse(["userId=alice", "serverNode=DF%2028,isProduction=false"].joined(separator: ",")) == expected)
+            #expect(
+                W3CBaggage.parse(["userId=alice", "serverNode=DF%2028,isProduction=false"].joined(separator: ","))
+                    == expected)
             // "Values and names might begin and end with spaces"
-            #expect(W3CBaggage.parse(["userId =   alice", "serverNode = DF%2028, isProduction = false"].joined(separator: ",")) == expected)
+            #expect(
+                W3CBaggage.parse(
+                    ["userId =   alice", "serverNode = DF%2028, isProduction = false"].joined(separator: ","))
+                    == expected)
         }
 
         @Test func theSpecsUTF8Example() {
@@ -74,7 +83,9 @@ extension TracingTests {
         @Test func propertyValuesAreDecodedAndMayHoldEquals() {
             #expect(
                 W3CBaggage.parse("k=v;p=a%20b;q=x=y") == [
-                    Member(key: "k", value: "v", properties: [Property(key: "p", value: "a b"), Property(key: "q", value: "x=y")])
+                    Member(
+                        key: "k", value: "v",
+                        properties: [Property(key: "p", value: "a b"), Property(key: "q", value: "x=y")])
                 ])
         }
 

@@ -116,7 +116,8 @@ extension TracingTests {
 
         @Test func severalBaggageHeadersAreReadAsOne() throws {
             let propagator = try W3CBaggagePropagator(propagating: .key(requestID), .key(attempt))
-            let received = propagator.extract(headers("tracing.request_id=r-5", "tracing.attempt=4"), using: HeadersExtractor())
+            let received = propagator.extract(
+                headers("tracing.request_id=r-5", "tracing.attempt=4"), using: HeadersExtractor())
             #expect(received[requestID] == "r-5")
             #expect(received[attempt] == 4)
         }
@@ -153,7 +154,8 @@ extension TracingTests {
                 try TaskContext.set(requestID, "r-6")
                 return big.header()
             }
-            #expect(bigHeader == "tracing.request_id=r-6", "the value too large for a header is dropped, the next one kept")
+            #expect(
+                bigHeader == "tracing.request_id=r-6", "the value too large for a header is dropped, the next one kept")
         }
 
         // MARK: As an Instrument
@@ -163,7 +165,8 @@ extension TracingTests {
 
             var serviceContext = ServiceContext.topLevel
             serviceContext.taskContext = try TaskContext().setting(attempt, 1).setting(secret, "kept locally")
-            instrument.extract(headers("tracing.request_id=r-7, tracing.attempt=2"), into: &serviceContext, using: HeadersExtractor())
+            instrument.extract(
+                headers("tracing.request_id=r-7, tracing.attempt=2"), into: &serviceContext, using: HeadersExtractor())
             let carried = try #require(serviceContext.taskContext)
             #expect(carried[requestID] == "r-7")
             #expect(carried[attempt] == 2, "a received key replaces the carried value")
@@ -199,7 +202,9 @@ extension TracingTests {
             try await TaskContext.run {
                 try TaskContext.set(requestID, "local")
                 try TaskContext.set(secret, "local secret")
-                try await propagator.run(extractingFrom: headers("tracing.request_id=r-9, tracing.secret=x"), using: HeadersExtractor()) {
+                try await propagator.run(
+                    extractingFrom: headers("tracing.request_id=r-9, tracing.secret=x"), using: HeadersExtractor()
+                ) {
                     await Task.yield()  // the async overload
                     #expect(TaskContext.get(requestID) == "r-9")
                     #expect(TaskContext.get(secret) == "local secret", "unlisted keys are not taken")
@@ -208,7 +213,9 @@ extension TracingTests {
                 #expect(TaskContext.get(requestID) == "local", "the enclosing scope is unchanged")
                 #expect(TaskContext.get(attempt) == nil)
 
-                let seen = propagator.run(extractingFrom: Headers(), using: HeadersExtractor()) { TaskContext.get(requestID) }
+                let seen = propagator.run(extractingFrom: Headers(), using: HeadersExtractor()) {
+                    TaskContext.get(requestID)
+                }
                 #expect(seen == "local", "no header: a plain copy")
             }
         }

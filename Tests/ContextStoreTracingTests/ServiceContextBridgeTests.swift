@@ -76,7 +76,8 @@ extension TracingTests {
             #expect(alone[unmapped] == "carried")
             #expect(alone[requestID] == "mapped id", "a mapped key wins over the carried context")
 
-            let merged = bridge.taskContext(from: serviceContext, merging: try TaskContext().setting(attempt, 7).setting(unmapped, "base"))
+            let merged = bridge.taskContext(
+                from: serviceContext, merging: try TaskContext().setting(attempt, 7).setting(unmapped, "base"))
             #expect(merged[attempt] == 7, "base keys stay")
             #expect(merged[unmapped] == "carried", "the carried context wins over base")
             #expect(merged[requestID] == "mapped id")

@@ -6,8 +6,10 @@ import Hummingbird
 /// the client's `x-request-id`, or a new UUID. The id is echoed in the
 /// response's `x-request-id`.
 public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The middleware; add it with `router.add(middleware: RequestIDMiddleware())`.
     public init() {}
 
+    /// Runs `next` in a new scope holding the request id.
     public func handle(
         _ request: Request,
         context: Context,
