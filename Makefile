@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan example bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -97,6 +97,14 @@ tsan: ## Swift tests under ThreadSanitizer
 asan: ## Swift tests under AddressSanitizer (leak checks off: the runtime leaks)
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address $(SWIFTPM_FLAGS)
 
+# ---------------------------------------------------------------- the example
+EXAMPLE_DIR := Examples/RequestIDServer
+# Extra arguments for the example's `swift test` (SWIFTPM_FLAGS name paths of the root package).
+EXAMPLE_SWIFTPM_FLAGS ?=
+
+example: ## The example server's end-to-end test over HTTP (builds Hummingbird and AsyncHTTPClient: minutes)
+	cd $(EXAMPLE_DIR) && $(SWIFT) test $(EXAMPLE_SWIFTPM_FLAGS)
+
 # ------------------------------------------------------------ the benchmarks
 BENCH_DIR := Benchmarks
 BENCH_RAW := $(BENCH_DIR)/Results/raw
@@ -140,7 +148,7 @@ bench-thresholds: ## Record the last run's malloc counts as the thresholds
 DOCS_DIR := .build/docs
 # The targets with a DocC catalog or public API worth a page; each gets an
 # archive in $(DOCS_DIR)/<target>. Targets not in this package are skipped.
-DOCS_TARGETS ?= ContextStore
+DOCS_TARGETS ?= ContextStore ContextStoreLogging ContextStoreTracing
 
 docs: ## DocC archives (swift-docc-plugin) in .build/docs, failing on any DocC warning
 	mkdir -p $(DOCS_DIR)
@@ -154,7 +162,7 @@ docs: ## DocC archives (swift-docc-plugin) in .build/docs, failing on any DocC w
 	done
 
 FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS)
-FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Package.swift)
+FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Examples Package.swift)
 
 format: ## Format C (clang-format) and Swift (swift-format) sources in place
 	@if [ -n "$(CLANG_FORMAT)" ]; then \
@@ -183,4 +191,4 @@ format-check: ## Fail if any C or Swift source is not formatted
 	fi
 
 clean: ## Remove build products
-	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW)
+	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(EXAMPLE_DIR)/.build

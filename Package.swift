@@ -11,6 +11,10 @@ let package = Package(
         .library(name: "ContextStore", targets: ["ContextStore"]),
         // The C core on its own, for C callers and the core benchmarks.
         .library(name: "CContextStore", targets: ["CContextStore"]),
+        // Integrations: products of their own, so that `ContextStore` stays
+        // free of dependencies for those who use neither.
+        .library(name: "ContextStoreLogging", targets: ["ContextStoreLogging"]),
+        .library(name: "ContextStoreTracing", targets: ["ContextStoreTracing"]),
     ],
     traits: [
         .trait(
@@ -19,6 +23,9 @@ let package = Package(
         )
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", exact: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-service-context", exact: "1.5.1"),
         // Build-time only (`make docs`): a command plugin, linked into no product.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0")
     ],
@@ -38,6 +45,29 @@ let package = Package(
             dependencies: ["CContextStore"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .target(
+            name: "ContextStoreLogging",
+            dependencies: [
+                "ContextStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "ContextStoreTracing",
+            dependencies: [
+                "ContextStore",
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "ServiceContextModule", package: "swift-service-context"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Shared by the Swift test targets: see GlobalStoreLock.
+        .target(
+            name: "ContextStoreTestSupport",
+            path: "Tests/ContextStoreTestSupport",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "CContextStoreTests",
             dependencies: ["CContextStore"],
@@ -45,7 +75,27 @@ let package = Package(
         ),
         .testTarget(
             name: "ContextStoreTests",
-            dependencies: ["ContextStore"],
+            dependencies: ["ContextStore", "ContextStoreTestSupport"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "ContextStoreLoggingTests",
+            dependencies: [
+                "ContextStoreLogging",
+                "ContextStoreTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "ContextStoreTracingTests",
+            dependencies: [
+                "ContextStoreTracing",
+                "ContextStoreTestSupport",
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "ServiceContextModule", package: "swift-service-context"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

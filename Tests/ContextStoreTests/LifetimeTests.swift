@@ -1,4 +1,5 @@
 import ContextStore
+import ContextStoreTestSupport
 import Testing
 
 // Values are released: a value whose scope has ended, and which no snapshot
@@ -9,6 +10,8 @@ import Testing
 // that compare `TaskContext.statistics` rely on the whole target running
 // serially (see `ContextStoreTests`): nothing else touches the global store
 // while they run, so every figure they compare is their own, compared exactly.
+// Tests of other targets run in the same process, so this suite also holds
+// `GlobalStoreLock`, which every suite of the integration targets holds too.
 
 private let held = ContextKey<Tracked>("lifetime.held")
 private let other = ContextKey<Tracked>("lifetime.other")
@@ -38,7 +41,7 @@ private struct LiveFigures: Equatable, CustomStringConvertible {
 }
 
 extension ContextStoreTests {
-    @Suite("Lifetimes and statistics")
+    @Suite("Lifetimes and statistics", .exclusiveGlobalStore)
     struct LifetimeTests {
         // MARK: Scopes release their values
 

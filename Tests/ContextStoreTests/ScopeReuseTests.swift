@@ -1,4 +1,5 @@
 import ContextStore
+import ContextStoreTestSupport
 import Testing
 
 // Scope objects are reused: when a `run(inheriting: .copy)` or `run(with:)`
@@ -11,7 +12,7 @@ private let key = ContextKey<String>("reuse.key")
 private let tracked = ContextKey<Tracked>("reuse.tracked")
 
 extension ContextStoreTests {
-    @Suite("Scope reuse")
+    @Suite("Scope reuse", .exclusiveGlobalStore)
     struct ScopeReuseTests {
         @Test func aScopesValuesGoWhenItEndsAndItsSpareIsNotALiveScope() throws {
             let counter = DeinitCounter()

@@ -1,0 +1,49 @@
+import ContextStore
+import Logging
+
+extension Logger.MetadataProvider {
+    /// A metadata provider that adds the chosen context keys to every log
+    /// line, read from the context of the task that logs.
+    ///
+    /// Bootstrap the logging system with it once, and every logger made
+    /// afterwards carries the keys:
+    ///
+    /// ```swift
+    /// import ContextStore
+    /// import ContextStoreLogging
+    /// import Logging
+    ///
+    /// let requestID = ContextKey<String>("request_id")
+    ///
+    /// LoggingSystem.bootstrap(StreamLogHandler.standardOutput, metadataProvider: .contextStore(.key(requestID)))
+    ///
+    /// try await TaskContext.run {
+    ///     try TaskContext.set(requestID, "7f0c2b4e")
+    ///     Logger(label: "api").info("handling")  // ... request_id=7f0c2b4e handling
+    /// }
+    /// ```
+    ///
+    /// Keys absent from the context add nothing; outside any scope the
+    /// provider adds nothing. When two keys have the same label, the later
+    /// one wins. ``ContextMetadataKey`` says how values become metadata.
+    public static func contextStore(_ keys: ContextMetadataKey...) -> Logger.MetadataProvider {
+        contextStore(keys)
+    }
+
+    /// A metadata provider that adds the chosen context keys to every log
+    /// line, read from the context of the task that logs.
+    ///
+    /// ```swift
+    /// let keys: [ContextMetadataKey] = ["request_id", "user_id"]
+    /// let logger = Logger(label: "api", metadataProvider: .contextStore(keys))
+    /// ```
+    public static func contextStore(_ keys: [ContextMetadataKey]) -> Logger.MetadataProvider {
+        Logger.MetadataProvider {
+            var metadata: Logger.Metadata = [:]
+            for key in keys {
+                if let value = key.read() { metadata[key.label] = value }
+            }
+            return metadata
+        }
+    }
+}

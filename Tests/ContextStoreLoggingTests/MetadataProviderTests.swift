@@ -1,0 +1,145 @@
+import ContextStore
+import ContextStoreLogging
+import Logging
+import Testing
+
+// What the provider adds to a line: the chosen keys that are present, under
+// their labels, converted as `ContextMetadataKey` documents.
+
+private struct Opaque: Sendable {
+    var id: Int
+}
+
+private struct Tenant: Sendable, CustomStringConvertible {
+    var name: String
+    var description: String { "tenant:\(name)" }
+}
+
+private let tenant = ContextKey<Tenant>("logging.tenant")
+private let opaque = ContextKey<Opaque>("logging.opaque")
+private let tags = ContextKey<Logger.MetadataValue>("logging.tags")
+
+extension LoggingTests {
+    @Suite("Metadata provider")
+    struct MetadataProviderTests {
+        @Test func addsTypedAndNamedKeysThatArePresent() throws {
+            let log = CapturingLogger(.contextStore(.key(requestID), .name("logging.user_id"), .key(attempt)))
+            try TaskContext.run {
+                try TaskContext.set(requestID, "r-1")
+                try TaskContext.set(userID, "ada")
+                try TaskContext.set(attempt, 3)
+                log.logger.info("both")
+            }
+            let metadata = try #require(log.metadata(of: "both"))
+            #expect(metadata["logging.request_id"] == .string("r-1"))
+            #expect(metadata["logging.user_id"] == .string("ada"))
+            #expect(rendered(metadata["logging.attempt"]) == "3")
+            #expect(metadata.count == 3)
+        }
+
+        @Test func absentKeysAddNothing() throws {
+            let log = CapturingLogger(.contextStore(.key(requestID), "logging.user_id", .key(attempt)))
+            try TaskContext.run {
+                try TaskContext.set(requestID, "r-2")
+                log.logger.info("one present")
+            }
+            TaskContext.run { log.logger.info("empty scope") }
+            log.logger.info("no scope")
+
+            #expect(log.metadata(of: "one present") == ["logging.request_id": .string("r-2")])
+            #expect(log.metadata(of: "empty scope") == [:])
+            #expect(log.metadata(of: "no scope") == [:])
+        }
+
+        @Test func aValueOfAnotherTypeIsNotReadByATypedKey() throws {
+            let log = CapturingLogger(.contextStore(.key(attempt), .name("logging.attempt", as: "any")))
+            try TaskContext.run {
+                try TaskContext.set("logging.attempt", "three")
+                log.logger.info("mistyped")
+            }
+            // The typed key reads nil; the name reads whatever is there.
+            #expect(log.metadata(of: "mistyped") == ["any": .string("three")])
+        }
+
+        @Test func labelsRenameKeysAndTheLaterOfTwoEqualLabelsWins() throws {
+            let log = CapturingLogger(.contextStore(.key(requestID, as: "rid"), .key(userID, as: "rid")))
+            try TaskContext.run {
+                try TaskContext.set(requestID, "r-3")
+                log.logger.info("request only")
+                try TaskContext.set(userID, "ada")
+                log.logger.info("both")
+            }
+            #expect(log.metadata(of: "request only") == ["rid": .string("r-3")])
+            #expect(log.metadata(of: "both") == ["rid": .string("ada")])
+        }
+
+        @Test func valuesBecomeMetadataAsDocumented() throws {
+            let log = CapturingLogger(
+                .contextStore(
+                    .key(requestID), .key(attempt), .key(tenant), .key(opaque), .key(tags),
+                    .name("logging.substring")))
+            try TaskContext.run {
+                try TaskContext.set(requestID, "r-4")
+                try TaskContext.set(attempt, 42)
+                try TaskContext.set(tenant, Tenant(name: "acme"))
+                try TaskContext.set(opaque, Opaque(id: 7))
+                try TaskContext.set(tags, .array([.string("a"), .string("b")]))
+                try TaskContext.set("logging.substring", "abcdef".dropFirst(3))
+                log.logger.info("converted")
+            }
+            let metadata = try #require(log.metadata(of: "converted"))
+            // A String is `.string`; a MetadataValue is used as it is.
+            #expect(metadata["logging.request_id"] == .string("r-4"))
+            #expect(metadata["logging.tags"] == .array([.string("a"), .string("b")]))
+            #expect(metadata["logging.substring"] == .string("def"))
+            // A CustomStringConvertible is `.stringConvertible`, printed as its description.
+            guard case .stringConvertible(let number) = metadata["logging.attempt"] else {
+                Issue.record("attempt is \(String(describing: metadata["logging.attempt"]))")
+                return
+            }
+            #expect(number.description == "42")
+            guard case .stringConvertible(let named) = metadata["logging.tenant"] else {
+                Issue.record("tenant is \(String(describing: metadata["logging.tenant"]))")
+                return
+            }
+            #expect(named.description == "tenant:acme")
+            // Anything else is `.string(String(describing:))`.
+            #expect(metadata["logging.opaque"] == .string(String(describing: Opaque(id: 7))))
+        }
+
+        @Test func aTransformChoosesTheMetadataAndMayOmitTheKey() throws {
+            let log = CapturingLogger(
+                .contextStore(
+                    .key(tenant, as: "tenant") { $0.name == "hidden" ? nil : .string($0.name.uppercased()) }))
+            try TaskContext.run {
+                try TaskContext.set(tenant, Tenant(name: "acme"))
+                log.logger.info("shown")
+                try TaskContext.set(tenant, Tenant(name: "hidden"))
+                log.logger.info("hidden")
+            }
+            #expect(log.metadata(of: "shown") == ["tenant": .string("ACME")])
+            #expect(log.metadata(of: "hidden") == [:])
+        }
+
+        @Test func explicitMetadataOnTheLineStillWins() throws {
+            let log = CapturingLogger(.contextStore(.key(requestID)))
+            try TaskContext.run {
+                try TaskContext.set(requestID, "from context")
+                log.logger.info("explicit", metadata: ["logging.request_id": "from the call"])
+            }
+            #expect(log.metadata(of: "explicit") == ["logging.request_id": .string("from the call")])
+        }
+
+        @Test func keysExposeTheirNames() {
+            let key = ContextMetadataKey.name("logging.user_id", as: "user")
+            #expect(key.contextName == "logging.user_id")
+            #expect(key.label == "user")
+            let typed = ContextMetadataKey.key(attempt)
+            #expect(typed.contextName == "logging.attempt")
+            #expect(typed.label == "logging.attempt")
+            let literal: ContextMetadataKey = "logging.request_id"
+            #expect(literal.contextName == "logging.request_id")
+            #expect(literal.label == "logging.request_id")
+        }
+    }
+}
