@@ -207,7 +207,7 @@ class Report:
         rows = [
             ("`@TaskLocal` read, Int (0 / 10 / 30 / 100 bindings above)", [("tasklocal-read-int", "TaskLocal", d) for d in (0, 10, 30, 100)]),
             ("`@TaskLocal` read, class (0 / 10 / 30 / 100 bindings above)", [("tasklocal-read-class", "TaskLocal", d) for d in (0, 10, 30, 100)]),
-            ("`withValue` bind + unbind, Int / class", [("withvalue-int", "TaskLocal", 0), ("withvalue-class", "TaskLocal", 0)]),
+            ("`withValue` bind + unbind, Int / class (`Payload?`, the targets' baseline) / class (non-optional `Payload`)", [("withvalue-int", "TaskLocal", 0), ("withvalue-class", "TaskLocal", 0), ("withvalue-class-nonoptional", "TaskLocal", 0)]),
             ("`TaskContext.current` (n = 1 / 64 / 65,536)", [("current", "ContextStore", n) for n in (1, 64, 65536)]),
             ("`run(inheriting:)` empty body: `.copy` / `.share` / `.chain`", [("run-copy", "ContextStore", 8), ("run-share", "ContextStore", 8), ("run-chain", "ContextStore", 8)]),
             ("get in a chained scope, depth 1 / 8 / 64", [("get-chained", "ContextStore", d) for d in (1, 8, 64)]),

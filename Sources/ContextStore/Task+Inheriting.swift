@@ -20,7 +20,7 @@ extension Task where Failure == Never {
         // An unstructured task copies the task-local bindings in place when
         // it is created, so binding the new scope around its creation puts
         // the child in it: no wrapping closure, no extra executor hop.
-        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        let scope = TaskContext._newScope(inheritance)
         // Safe: `operation` was sent to this initialiser and is sent on to
         // the task exactly once; nothing else here touches it.
         nonisolated(unsafe) let operation = operation
@@ -44,7 +44,7 @@ extension Task where Failure == any Error {
         priority: TaskPriority? = nil,
         operation: sending @escaping @isolated(any) () async throws -> Success
     ) {
-        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        let scope = TaskContext._newScope(inheritance)
         // Safe: `operation` was sent to this initialiser and is sent on to
         // the task exactly once; nothing else here touches it.
         nonisolated(unsafe) let operation = operation

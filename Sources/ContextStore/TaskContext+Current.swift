@@ -2,8 +2,8 @@ import CContextStore
 
 extension TaskContext {
     /// The one task-local behind every context scope.
-    @usableFromInline static let _binding: TaskLocal<_Scope?> = {
-        let local = TaskLocal<_Scope?>(wrappedValue: nil)
+    @usableFromInline static let _binding: TaskLocal<_Scope> = {
+        let local = TaskLocal<_Scope>(wrappedValue: _Scope.none)
         // The object lives forever (a static let), so its address is a stable key.
         ctxs_swift_binding_key_publish(Unmanaged.passUnretained(local).toOpaque())
         return local

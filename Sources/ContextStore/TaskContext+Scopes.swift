@@ -1,11 +1,12 @@
 import CContextStore
 
 extension TaskContext {
-    /// The scope a new scope with `inheritance` should be, or nil when the
-    /// caller's own bound scope already is it (sharing a bound scope).
-    static func _newScope(_ inheritance: Inheritance, rebindShared: Bool) -> _Scope? {
+    /// The scope to bind for a new scope with `inheritance`: for `.share`,
+    /// the bound scope itself when there is one.
+    static func _newScope(_ inheritance: Inheritance) -> _Scope {
         if inheritance == .share {
-            if let bound = _binding.get() { return rebindShared ? bound : nil }
+            let bound = _binding.get()
+            if bound.slot != nil { return bound }
             if !_inTask, let thread = ctxs_thread_slot(_Store.shared.raw) {
                 return _Scope(adopting: ctxs_slot_retain(thread))
             }
@@ -35,8 +36,9 @@ extension TaskContext {
                 try _binding.withValue($0, operation: body)
             }
         }
-        guard let scope = _newScope(inheritance, rebindShared: false) else { return try body() }
-        return try _binding.withValue(scope, operation: body)
+        // Sharing the bound scope: already in it.
+        if inheritance == .share, _boundSlot() != nil { return try body() }
+        return try _binding.withValue(_newScope(inheritance), operation: body)
     }
 
     /// Runs `body` in a new context scope that starts from the enclosing
@@ -56,10 +58,10 @@ extension TaskContext {
         if inheritance == .copy {
             var scope: _Scope? = _Scope.copy(of: _readSlot())
             defer { _Scope.recycle(&scope) }
-            return try await _binding.withValue(scope, operation: body, isolation: isolation)
+            return try await _binding.withValue(scope!, operation: body, isolation: isolation)
         }
-        guard let scope = _newScope(inheritance, rebindShared: false) else { return try await body() }
-        return try await _binding.withValue(scope, operation: body, isolation: isolation)
+        if inheritance == .share, _boundSlot() != nil { return try await body() }
+        return try await _binding.withValue(_newScope(inheritance), operation: body, isolation: isolation)
     }
 
     /// Runs `body` in a new scope that starts from `context`: for callbacks,
@@ -92,6 +94,6 @@ extension TaskContext {
     ) async rethrows -> R {
         var scope: _Scope? = _Scope.make(with: context._map.raw)
         defer { _Scope.recycle(&scope) }
-        return try await _binding.withValue(scope, operation: body, isolation: isolation)
+        return try await _binding.withValue(scope!, operation: body, isolation: isolation)
     }
 }

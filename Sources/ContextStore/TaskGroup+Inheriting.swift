@@ -12,7 +12,7 @@ extension TaskGroup {
         priority: TaskPriority? = nil,
         operation: sending @escaping @isolated(any) () async -> ChildTaskResult
     ) {
-        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        let scope = TaskContext._newScope(inheritance)
         addTask(priority: priority) {
             await TaskContext._binding.withValue(scope) { await operation() }
         }
@@ -34,7 +34,7 @@ extension ThrowingTaskGroup {
         priority: TaskPriority? = nil,
         operation: sending @escaping @isolated(any) () async throws -> ChildTaskResult
     ) {
-        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        let scope = TaskContext._newScope(inheritance)
         addTask(priority: priority) {
             try await TaskContext._binding.withValue(scope) { try await operation() }
         }
@@ -55,7 +55,7 @@ extension DiscardingTaskGroup {
         priority: TaskPriority? = nil,
         operation: sending @escaping @isolated(any) () async -> Void
     ) {
-        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        let scope = TaskContext._newScope(inheritance)
         addTask(priority: priority) {
             await TaskContext._binding.withValue(scope) { await operation() }
         }
@@ -76,7 +76,7 @@ extension ThrowingDiscardingTaskGroup {
         priority: TaskPriority? = nil,
         operation: sending @escaping @isolated(any) () async throws -> Void
     ) {
-        let scope = TaskContext._newScope(inheritance, rebindShared: true)
+        let scope = TaskContext._newScope(inheritance)
         addTask(priority: priority) {
             try await TaskContext._binding.withValue(scope) { try await operation() }
         }

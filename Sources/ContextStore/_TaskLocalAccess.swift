@@ -29,7 +29,8 @@ func _boundSlot() -> OpaquePointer? {
     guard let key = ctxs_swift_binding_key_get(), let stored = _swift_task_localValueGet(key) else {
         return nil
     }
-    // The binding stores an `_Scope?`: a single, nullable object reference.
-    guard let object = stored.load(as: UnsafeRawPointer?.self) else { return nil }
+    // The binding stores an `_Scope`: a single object reference, whose slot
+    // is nil for `_Scope.none`.
+    let object = stored.load(as: UnsafeRawPointer.self)
     return Unmanaged<_Scope>.fromOpaque(object)._withUnsafeGuaranteedRef { $0.slot }
 }

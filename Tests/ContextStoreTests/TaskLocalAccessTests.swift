@@ -15,7 +15,7 @@ private struct Agreement: Equatable, Sendable, CustomStringConvertible {
     var viaRuntime: UInt?
 
     init() {
-        viaTaskLocal = TaskContext._binding.get().map { UInt(bitPattern: Int(bitPattern: $0.slot)) }
+        viaTaskLocal = TaskContext._binding.get().slot.map { UInt(bitPattern: Int(bitPattern: $0)) }
         viaRuntime = _boundSlot().map { UInt(bitPattern: Int(bitPattern: $0)) }
     }
 
@@ -47,8 +47,8 @@ extension ContextStoreTests {
                     #expect(inner.isBound)
                     #expect(inner.viaRuntime != outer.viaRuntime, "a nested scope is a new binding")
 
-                    // Bound to nil inside a binding: nothing is bound.
-                    TaskContext._binding.withValue(nil) {
+                    // Bound to no scope inside a binding: nothing is bound.
+                    TaskContext._binding.withValue(_Scope.none) {
                         let none = Agreement()
                         #expect(none.agrees, "\(none)")
                         #expect(!none.isBound)
@@ -126,7 +126,7 @@ extension ContextStoreTests {
                 let scope = _Scope.make(.copy, over: nil)
                 TaskContext._binding.withValue(scope) {
                     seen.append(Agreement())
-                    TaskContext._binding.withValue(nil) { seen.append(Agreement()) }
+                    TaskContext._binding.withValue(_Scope.none) { seen.append(Agreement()) }
                     TaskContext.run(inheriting: .chain) { seen.append(Agreement()) }
                     seen.append(Agreement())
                 }

@@ -10,6 +10,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(name("withvalue-class", "TaskLocal")) { benchmark in
         for i in benchmark.scaledIterations { Locals.$object.withValue(object) { blackHole(i) } }
     }
+    Benchmark(name("withvalue-class-nonoptional", "TaskLocal")) { benchmark in
+        for i in benchmark.scaledIterations { Locals.plainObject.withValue(object) { blackHole(i) } }
+    }
     Benchmark(name("tasklocal-read-class", "TaskLocal")) { benchmark in
         Locals.$object.withValue(object) {
             benchmark.startMeasurement()

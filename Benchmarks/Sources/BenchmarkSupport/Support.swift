@@ -91,10 +91,15 @@ public enum SCKey<Prefix>: PayloadServiceKey {
     public typealias Value = Payload
 }
 
-/// The `@TaskLocal` baselines: an Int and a class reference.
+/// The `@TaskLocal` baselines: an Int and a class reference. `object` is
+/// optional, the usual shape of a class-typed `@TaskLocal` and the baseline
+/// of the targets; `plainObject` is the non-optional shape, shown alongside
+/// (ContextStore's own binding is non-optional, which spares Optional's
+/// generic value witnesses).
 public enum Locals {
     @TaskLocal public static var int: Int = 0
     @TaskLocal public static var object: Payload? = nil
+    public static let plainObject = TaskLocal<Payload>(wrappedValue: Payload(0))
 }
 
 /// Runs `body` with `depth` other task-local bindings above the caller's.
