@@ -163,7 +163,7 @@ class Report:
             m = self.mallocs("current", "ContextStore", n)
             self.target(f"`current` allocates nothing, n = {n:,}", m, "0", m is not None and m == 0, unit=" mallocs")
         m = self.mallocs("set-new", "ContextStore", 65536)
-        self.target("set at n = 65,536 allocates only its value box (the path comes from the arena)", m, "≤ 1",
+        self.target("set at n = 65,536 allocates at most its value box (a class value needs none; the path comes from the arena)", m, "≤ 1",
                     m is not None and m <= 1, unit=" mallocs")
 
     # ------------------------------------------------------------- tables
