@@ -47,6 +47,29 @@ final class Tracked: Sendable, CustomStringConvertible {
     var description: String { "Tracked(\(label))" }
 }
 
+/// The figures that must return to their starting values once every scope,
+/// snapshot and value a test made is gone. (`internedKeys` only grows, and
+/// `bytesReserved` is memory the store keeps for reuse.)
+struct LiveFigures: Equatable, CustomStringConvertible {
+    var scopes: Int
+    var roots: Int
+    var nodes: Int
+    var values: Int
+    var bytesInUse: Int
+
+    init(_ statistics: ContextStatistics = TaskContext.statistics) {
+        scopes = statistics.liveScopes
+        roots = statistics.liveRoots
+        nodes = statistics.liveNodes
+        values = statistics.liveValues
+        bytesInUse = statistics.bytesInUse
+    }
+
+    var description: String {
+        "scopes \(scopes), roots \(roots), nodes \(nodes), values \(values), bytes \(bytesInUse)"
+    }
+}
+
 /// Polls `condition` (yielding and sleeping briefly between tries) until it
 /// holds or `timeout` passes; returns whether it held.
 func eventually(
