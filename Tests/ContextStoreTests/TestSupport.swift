@@ -153,8 +153,10 @@ final class Gate: Sendable {
 /// To know that, the thread stores a `Tracked` value in its own context
 /// after `body` returns, and this waits (at most 5 s) for that value's
 /// deinit, which the thread's exit causes. So no thread context of one test
-/// outlives it into another's statistics.
+/// outlives it into another's statistics. `stackSize` (bytes) replaces the
+/// platform's default thread stack size.
 func onPlainThread<T: Sendable>(
+    stackSize: Int? = nil,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: @escaping @Sendable () -> T
 ) async -> T {
@@ -165,6 +167,7 @@ func onPlainThread<T: Sendable>(
             try? TaskContext.set(threadExitSentinel, Tracked("thread exit", exited))
             continuation.resume(returning: result)
         }
+        if let stackSize { thread.stackSize = stackSize }
         thread.start()
     }
     if !(await eventually { exited.count == 1 }) {
