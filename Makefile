@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan bench bench-backends bench-python bench-check bench-thresholds format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan soak bench bench-backends bench-python bench-check bench-thresholds format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -97,6 +97,13 @@ tsan: ## Swift tests under ThreadSanitizer
 asan: ## Swift tests under AddressSanitizer (leak checks off: the runtime leaks)
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address $(SWIFTPM_FLAGS)
 
+# ------------------------------------------------------------ the soak test
+SOAK_DIR := Soak
+
+soak: ## The soak test (release; minutes): SOAK_SCOPES, SOAK_SECONDS, SOAK_CONCURRENCY, SOAK_SEED
+	cd $(SOAK_DIR) && $(SWIFT) build -c release $(SWIFTPM_FLAGS)
+	cd $(SOAK_DIR) && "$$($(SWIFT) build -c release --show-bin-path $(SWIFTPM_FLAGS))/ContextStoreSoak"
+
 # ------------------------------------------------------------ the benchmarks
 BENCH_DIR := Benchmarks
 BENCH_RAW := $(BENCH_DIR)/Results/raw
@@ -137,7 +144,7 @@ bench-thresholds: ## Record the last run's malloc counts as the thresholds
 	python3 $(BENCH_DIR)/Scripts/report.py --write-thresholds
 
 FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS)
-FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Package.swift)
+FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Soak Package.swift)
 
 format: ## Format C (clang-format) and Swift (swift-format) sources in place
 	@if [ -n "$(CLANG_FORMAT)" ]; then \
@@ -166,4 +173,4 @@ format-check: ## Fail if any C or Swift source is not formatted
 	fi
 
 clean: ## Remove build products
-	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW)
+	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(SOAK_DIR)/.build

@@ -1,6 +1,7 @@
-@testable import ContextStore
 import CContextStore
 import Testing
+
+@testable import ContextStore
 
 // Allocation failure through the Swift API. With the C store's failure hook
 // armed, each allocation point of a write fails in turn (the 1st, then the
@@ -60,19 +61,26 @@ private func failEachAllocation(
         switch result {
         case .success:
             if TaskContext.statistics.internedKeys == internedAtStart {
-                #expect(attempted == k - 1, "\(what): \(attempted) allocations, \(k - 1) tested", sourceLocation: sourceLocation)
+                #expect(
+                    attempted == k - 1, "\(what): \(attempted) allocations, \(k - 1) tested",
+                    sourceLocation: sourceLocation)
             } else {
-                #expect(attempted <= k - 1, "\(what): \(attempted) allocations, \(k - 1) tested", sourceLocation: sourceLocation)
+                #expect(
+                    attempted <= k - 1, "\(what): \(attempted) allocations, \(k - 1) tested",
+                    sourceLocation: sourceLocation)
             }
             return k - 1
         case .failure(let error):
             #expect(error == .allocationFailed, "\(what): allocation \(k)", sourceLocation: sourceLocation)
-            #expect(attempted >= k, "\(what): allocation \(k) was not the one that failed", sourceLocation: sourceLocation)
+            #expect(
+                attempted >= k, "\(what): allocation \(k) was not the one that failed", sourceLocation: sourceLocation)
             let internedNow = TaskContext.statistics.internedKeys
             #expect(internedNow - internedAtStart <= 1, "\(what): allocation \(k) interned more than the one name")
             if internedNow != interned { before.bytesInUse = LiveFigures().bytesInUse }  // the name's bytes
             let after = LiveFigures()
-            #expect(after == before, "\(what): allocation \(k): \(before) before, \(after) after", sourceLocation: sourceLocation)
+            #expect(
+                after == before, "\(what): allocation \(k): \(before) before, \(after) after",
+                sourceLocation: sourceLocation)
             unchanged()
         }
     }
@@ -142,7 +150,8 @@ private func expectForksWork(
                 #expect(TaskContext.get(forkKey)?.label == label, sourceLocation: sourceLocation)
                 try TaskContext.remove(forkKey)
             } else {
-                #expect(TaskContext.get(forkKey) == nil, "\(label) wrote into its parent", sourceLocation: sourceLocation)
+                #expect(
+                    TaskContext.get(forkKey) == nil, "\(label) wrote into its parent", sourceLocation: sourceLocation)
             }
         }
         try check("run", TaskContext.run(inheriting: mode) { forkWrite("run \(mode)") })
@@ -160,7 +169,9 @@ private func expectForksWork(
         try check("addTask", grouped)
     }
     #expect(contents() == expected, sourceLocation: sourceLocation)
-    #expect(await eventually { counter.count == 4 * allModes.count }, "every fork's value was released", sourceLocation: sourceLocation)
+    #expect(
+        await eventually { counter.count == 4 * allModes.count }, "every fork's value was released",
+        sourceLocation: sourceLocation)
 }
 
 extension ContextStoreTests {
@@ -383,6 +394,40 @@ extension ContextStoreTests {
                 #expect(TaskContext.current.isEmpty)
             }
             #expect(counter.count == 10)
+        }
+
+        /// Reads never fail: a chained read that would rebuild its merged
+        /// view and cannot allocate walks the layers instead. Each round
+        /// reads through a fresh chained scope, which rebuilds its view
+        /// after some reads, with the 1st, 2nd, ... allocation failing,
+        /// until a rebuild succeeds.
+        @Test func readsNeverFail() throws {
+            let counter = DeinitCounter()
+            try TaskContext.run {
+                let parent = try fill("reads", 20, counter)
+                try TaskContext.run(inheriting: .chain) {
+                    let expected = parent.merging(try fill("reads.own", 3, counter)) { $1 }
+                    let keys = expected.keys.sorted().map { ContextKey<Tracked>($0) }
+                    var rounds: UInt64 = 0
+                    for k in UInt64(1)...100 {
+                        let (wrong, attempted) = TaskContext.run(inheriting: .chain) { () -> (Int, UInt64) in
+                            let start = allocationCount
+                            failAllocation(k)
+                            var wrong = 0
+                            for _ in 0..<4 {
+                                for key in keys where TaskContext.get(key)?.label != expected[key.name] { wrong += 1 }
+                            }
+                            failAllocation(0)
+                            return (wrong, allocationCount - start)
+                        }
+                        #expect(wrong == 0, "allocation \(k) failing")
+                        rounds = k
+                        if attempted < k { break }  // the rebuild made fewer allocations: it succeeded
+                    }
+                    #expect(rounds > 1, "a rebuild was attempted and failed at least once")
+                    #expect(contents() == expected)
+                }
+            }
         }
 
         /// Off any task, the first write makes the thread's own context; if

@@ -1,6 +1,7 @@
-@testable import ContextStore
 import CContextStore
 import Testing
+
+@testable import ContextStore
 
 // Hostile key names. A name is its bytes: the empty name, names with NUL
 // bytes and 1 MiB names are ordinary keys. Names that are not valid UTF-8

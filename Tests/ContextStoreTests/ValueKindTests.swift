@@ -192,7 +192,8 @@ extension ContextStoreTests {
                 #expect(TaskContext.get(writtenByDeinit) == "replacement read outer")
                 try TaskContext.set(reentrantKey, Reentrant("cleared", log))
                 try TaskContext.clear()
-                #expect(TaskContext.get(writtenByDeinit) == "cleared read nil", "clear ran first, then the deinit wrote")
+                #expect(
+                    TaskContext.get(writtenByDeinit) == "cleared read nil", "clear ran first, then the deinit wrote")
                 try TaskContext.set(readByDeinit, "outer")
 
                 // Its scope ends: the deinit runs in the enclosing scope.
