@@ -68,25 +68,26 @@ final class Ledger: Sendable {
 /// name per request would grow without bound by design, and hide any real
 /// leak.
 enum Keys {
+    /// The request's id, stored as `value(request, 32)`.
     static let request = ContextKey<Int>("soak.request")
     static let payload = ContextKey<Payload>("soak.payload")
     /// Keys a scope sets a random number of, each to `value(request, index)`.
     static let pool = (0..<16).map { ContextKey<Int>("soak.pool.\($0)") }
-    /// The key a child of each mode writes; its own request's number.
+    /// The key a child of each mode writes, to `value(request, 33)`.
     static let child: [Inheritance: ContextKey<Int>] = [
         .copy: ContextKey<Int>("soak.child.copy"),
         .share: ContextKey<Int>("soak.child.share"),
         .chain: ContextKey<Int>("soak.child.chain"),
     ]
 
-    /// The value scope `request` stores under pool key `index`: the request
-    /// and the key both recoverable, so that a stray value is recognised.
+    /// Every Int a scope stores: the request and the slot (a pool key's
+    /// index, 32 for the request id, 33 for a child's key) both recoverable,
+    /// so that a stray value is recognised as another request's.
     static func value(_ request: Int, _ index: Int) -> Int {
         request * 64 + index
     }
 
-    /// The request a stored Int belongs to (`value` or a plain request id
-    /// stored as `value(request, 0)`).
+    /// The request a stored Int (a `value`) belongs to.
     static func request(of value: Int) -> Int {
         value / 64
     }
