@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan example bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan example soak bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -105,6 +105,13 @@ EXAMPLE_SWIFTPM_FLAGS ?=
 example: ## The example server's end-to-end test over HTTP (builds Hummingbird and AsyncHTTPClient: minutes)
 	cd $(EXAMPLE_DIR) && $(SWIFT) test $(EXAMPLE_SWIFTPM_FLAGS)
 
+# ------------------------------------------------------------ the soak test
+SOAK_DIR := Soak
+
+soak: ## The soak test (release; minutes): SOAK_SCOPES, SOAK_SECONDS, SOAK_CONCURRENCY, SOAK_SEED
+	cd $(SOAK_DIR) && $(SWIFT) build -c release $(SWIFTPM_FLAGS)
+	cd $(SOAK_DIR) && "$$($(SWIFT) build -c release --show-bin-path $(SWIFTPM_FLAGS))/ContextStoreSoak"
+
 # ------------------------------------------------------------ the benchmarks
 BENCH_DIR := Benchmarks
 BENCH_RAW := $(BENCH_DIR)/Results/raw
@@ -162,7 +169,7 @@ docs: ## DocC archives (swift-docc-plugin) in .build/docs, failing on any DocC w
 	done
 
 FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS)
-FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Examples Package.swift)
+FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Examples Soak Package.swift)
 
 format: ## Format C (clang-format) and Swift (swift-format) sources in place
 	@if [ -n "$(CLANG_FORMAT)" ]; then \
@@ -191,4 +198,4 @@ format-check: ## Fail if any C or Swift source is not formatted
 	fi
 
 clean: ## Remove build products
-	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(EXAMPLE_DIR)/.build
+	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(EXAMPLE_DIR)/.build $(SOAK_DIR)/.build

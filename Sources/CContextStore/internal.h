@@ -235,8 +235,21 @@ static inline void ctxs_value_retain(ctxs_store *store, void *value) {
     if (store->retain != NULL && value != NULL) store->retain(store->context, value);
 }
 
+/* Release callbacks running on this thread, nested (thread.c). While one
+ * runs, the thread's own slot is hidden: a value is often freed by code
+ * that is not its owner's (a task's teardown on an executor thread, a
+ * thread's exit), and its destructor must not write into that thread's
+ * context, where the next unrelated destructor on the thread would read it.
+ * initial-exec: a release is on the write path, and this is one word of
+ * static TLS instead of a __tls_get_addr call on each side of it. */
+extern __thread unsigned ctxs_thread_releasing __attribute__((tls_model("initial-exec")));
+
 static inline void ctxs_value_release(ctxs_store *store, void *value) {
-    if (store->release != NULL && value != NULL) store->release(store->context, value);
+    if (store->release != NULL && value != NULL) {
+        ctxs_thread_releasing++;
+        store->release(store->context, value);
+        ctxs_thread_releasing--;
+    }
 }
 
 /* ------------------------------------------------------- trie internals */

@@ -71,7 +71,12 @@ ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *par
     slot->memo = NULL;
     slot->view = NULL;
     slot->view_generation = 0;
-    slot->rebuild_cost = 0;
+    /* Until a first rebuild is measured, assume it costs what merging one
+     * entry per layer does (see merge): a fresh slot read only a few times
+     * then walks its chain instead of merging all of it on its first read,
+     * which made reading each level of a deep chain once quadratic in
+     * merged entries. */
+    slot->rebuild_cost = parent != NULL ? 16 * (parent->depth + 1) : 0;
     atomic_init(&slot->stale_work, 0);
     slot->lineage = NULL;
     slot->map = initial != NULL ? ctxs_map_fork(initial) : ctxs_map_new(store);

@@ -15,9 +15,14 @@
 
 void *_Atomic ctxs_swift_binding_key = NULL;
 
+__thread unsigned ctxs_thread_releasing __attribute__((tls_model("initial-exec"))) = 0;
+
+int ctxs_thread_in_release(void) { return ctxs_thread_releasing != 0; }
+
 void ctxs_thread_slot_destructor(void *slot) { ctxs_slot_release(slot); }
 
 ctxs_slot *ctxs_thread_slot(ctxs_store *store) {
+    if (ctxs_thread_releasing != 0) return NULL; /* hidden: see internal.h */
     ctxs_slot *slot = pthread_getspecific(store->thread_key);
     if (slot != NULL) return slot;
     slot = ctxs_slot_create(store, NULL, NULL);
@@ -30,6 +35,7 @@ ctxs_slot *ctxs_thread_slot(ctxs_store *store) {
 }
 
 ctxs_slot *ctxs_thread_slot_peek(ctxs_store *store) {
+    if (ctxs_thread_releasing != 0) return NULL;
     return pthread_getspecific(store->thread_key);
 }
 

@@ -14,6 +14,10 @@ public enum ContextError: Error, Equatable, Sendable {
     /// context to write to. Open one with ``TaskContext/run(inheriting:_:)-(_,()->R)``
     /// or start the task with `Task(inheriting:)`.
     ///
+    /// Also thrown to a value's `deinit` that writes while the store is
+    /// releasing it and no scope is bound there (at a task's end, say): the
+    /// thread it happens to run on lends it no context.
+    ///
     /// `key` names the key that was being written, or `"*"` for ``TaskContext/clear()``.
     case noScope(key: String)
 

@@ -23,12 +23,16 @@ extension TaskContext {
     }
 
     /// The slot writes go to: the bound scope's; else, off any task, the
-    /// thread's context (made now if needed). In a task with no scope, the
+    /// thread's context (made now if needed). In a task with no scope, or
+    /// in a value's deinit run by the store with no scope bound (the
+    /// thread's context is hidden then: see `ctxs_thread_in_release`), the
     /// write fails with `noScope(key:)`.
     @usableFromInline static func _writeSlot(_ key: @autoclosure () -> String) throws(ContextError) -> OpaquePointer {
         if let slot = _boundSlot() { return slot }
         if _inTask { throw .noScope(key: key()) }
-        guard let slot = ctxs_thread_slot(_Store.shared.raw) else { throw .allocationFailed }
+        guard let slot = ctxs_thread_slot(_Store.shared.raw) else {
+            throw ctxs_thread_in_release() != 0 ? .noScope(key: key()) : .allocationFailed
+        }
         return slot
     }
 

@@ -104,6 +104,42 @@ struct ThreadSlotTests {
         }
     }
 
+    /// A release callback must not reach the thread's own slot: the value
+    /// may be freed by code that does not own it (a task's teardown, a
+    /// thread's exit), and what its destructor wrote there would outlive it
+    /// on that thread.
+    @Test("a release callback finds no thread slot and makes none", arguments: Backend.allCases)
+    func hiddenDuringRelease(backend: Backend) throws {
+        try withStore(backend: backend) { s in
+            let seen = Locked<[String]>([])
+            s.tracker.setHooks(release: { _ in
+                let peek = ctxs_thread_slot_peek(s.store) == nil ? "no slot" : "a slot"
+                let made = ctxs_thread_slot(s.store) == nil ? "none made" : "one made"
+                seen.withLock { $0.append("\(peek), \(made), in release \(ctxs_thread_in_release())") }
+            })
+            let mine = try #require(ctxs_thread_slot(s.store))
+            let slot = try #require(ctxs_slot_create(s.store, nil, nil))
+            #expect(ctxs_slot_assoc(slot, 1, s.value()) == statusOK)
+            #expect(ctxs_slot_assoc(slot, 1, s.value()) == statusOK)  // frees the first entry
+            #expect(seen.withLock { $0 } == ["no slot, none made, in release 1"])
+            #expect(ctxs_thread_in_release() == 0)
+            #expect(ctxs_thread_slot_peek(s.store) == mine, "visible again once the callback returned")
+
+            // At a thread's exit, the destructor frees the slot's entries.
+            seen.withLock { $0 = [] }
+            let before = s.live
+            let value = s.value().bits
+            runOnExitingThread {
+                _ = ctxs_slot_assoc(ctxs_thread_slot(s.store)!, 2, pointer(bits: value))
+            }
+            #expect(seen.withLock { $0 } == ["no slot, none made, in release 1"])
+            #expect(s.live == before, "no new thread slot outlived the exit")
+            s.tracker.setHooks()
+            ctxs_slot_release(slot)
+            ctxs_thread_slot_drop(s.store)
+        }
+    }
+
     @Test("ctxs_thread_slot at every allocation point", arguments: Backend.allCases)
     func allocationFailure(backend: Backend) throws {
         try withStore(backend: backend) { s in

@@ -17,29 +17,6 @@ private let held = ContextKey<Tracked>("lifetime.held")
 private let other = ContextKey<Tracked>("lifetime.other")
 private let text = ContextKey<String>("lifetime.text")
 
-/// The figures that must return to their starting values once every scope,
-/// snapshot and value a test made is gone. (`internedKeys` only grows, and
-/// `bytesReserved` is memory the store keeps for reuse.)
-private struct LiveFigures: Equatable, CustomStringConvertible {
-    var scopes: Int
-    var roots: Int
-    var nodes: Int
-    var values: Int
-    var bytesInUse: Int
-
-    init(_ statistics: ContextStatistics = TaskContext.statistics) {
-        scopes = statistics.liveScopes
-        roots = statistics.liveRoots
-        nodes = statistics.liveNodes
-        values = statistics.liveValues
-        bytesInUse = statistics.bytesInUse
-    }
-
-    var description: String {
-        "scopes \(scopes), roots \(roots), nodes \(nodes), values \(values), bytes \(bytesInUse)"
-    }
-}
-
 extension ContextStoreTests {
     @Suite("Lifetimes and statistics", .exclusiveGlobalStore)
     struct LifetimeTests {

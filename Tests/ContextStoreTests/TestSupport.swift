@@ -47,6 +47,29 @@ final class Tracked: Sendable, CustomStringConvertible {
     var description: String { "Tracked(\(label))" }
 }
 
+/// The figures that must return to their starting values once every scope,
+/// snapshot and value a test made is gone. (`internedKeys` only grows, and
+/// `bytesReserved` is memory the store keeps for reuse.)
+struct LiveFigures: Equatable, CustomStringConvertible {
+    var scopes: Int
+    var roots: Int
+    var nodes: Int
+    var values: Int
+    var bytesInUse: Int
+
+    init(_ statistics: ContextStatistics = TaskContext.statistics) {
+        scopes = statistics.liveScopes
+        roots = statistics.liveRoots
+        nodes = statistics.liveNodes
+        values = statistics.liveValues
+        bytesInUse = statistics.bytesInUse
+    }
+
+    var description: String {
+        "scopes \(scopes), roots \(roots), nodes \(nodes), values \(values), bytes \(bytesInUse)"
+    }
+}
+
 /// Polls `condition` (yielding and sleeping briefly between tries) until it
 /// holds or `timeout` passes; returns whether it held.
 func eventually(
@@ -130,8 +153,10 @@ final class Gate: Sendable {
 /// To know that, the thread stores a `Tracked` value in its own context
 /// after `body` returns, and this waits (at most 5 s) for that value's
 /// deinit, which the thread's exit causes. So no thread context of one test
-/// outlives it into another's statistics.
+/// outlives it into another's statistics. `stackSize` (bytes) replaces the
+/// platform's default thread stack size.
 func onPlainThread<T: Sendable>(
+    stackSize: Int? = nil,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: @escaping @Sendable () -> T
 ) async -> T {
@@ -142,6 +167,7 @@ func onPlainThread<T: Sendable>(
             try? TaskContext.set(threadExitSentinel, Tracked("thread exit", exited))
             continuation.resume(returning: result)
         }
+        if let stackSize { thread.stackSize = stackSize }
         thread.start()
     }
     if !(await eventually { exited.count == 1 }) {

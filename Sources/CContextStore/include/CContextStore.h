@@ -325,13 +325,25 @@ static inline void ctxs_swift_binding_key_publish(void *key) {
 
 /* --------------------------------------------------------- thread slots */
 
+/* While a release callback (options.release) runs, the calling thread's
+ * own slot is hidden: ctxs_thread_slot returns NULL and makes none, and
+ * ctxs_thread_slot_peek returns NULL. A value is often freed by code that
+ * does not own it (a task's teardown on an executor thread, a thread's
+ * exit); its destructor must not write into that thread's context, where
+ * an unrelated destructor run later on the same thread would read it. */
+
 /* The calling thread's own plain slot in `store`, made on first use.
  * Returns it borrowed (the thread owns it; it is released when the thread
- * exits, or by ctxs_thread_slot_drop), or NULL when an allocation fails. */
+ * exits, or by ctxs_thread_slot_drop), or NULL when an allocation fails or
+ * a release callback is running on this thread (ctxs_thread_in_release). */
 ctxs_slot *ctxs_thread_slot(ctxs_store *store);
 
-/* The calling thread's slot if it has one (borrowed), else NULL. Never allocates. */
+/* The calling thread's slot if it has one (borrowed), else NULL; NULL too
+ * while a release callback runs on this thread. Never allocates. */
 ctxs_slot *ctxs_thread_slot_peek(ctxs_store *store);
+
+/* 1 while a release callback of any store runs on the calling thread, else 0. */
+int ctxs_thread_in_release(void);
 
 /* Releases the calling thread's slot now, if it has one. A store can only
  * be destroyed once every thread's slot is gone. */
