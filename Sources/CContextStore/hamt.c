@@ -46,7 +46,7 @@
  *  I1. datamap & nodemap == 0; a node holds popcount(both) slots and has
  *      room for capacity >= that many (an even number, at most 32; the
  *      allocation is 16 + 8 * capacity bytes). Only an exclusive write
- *      (below) uses the spare room.
+ *      (see "Exclusive writes" below) uses the spare room.
  *  I2. A leaf at level L in fragment f, below the path p, has key bits
  *      [0, 5L) == p and bits [5L, 5L + 5) == f.
  *  I3. Canonical form: a non-root node holds at least two leaves or at least
@@ -55,7 +55,9 @@
  *      emptied map holds no node at all.
  *  I4. map->count is the number of leaves reachable from map->root.
  *  I5. Nodes, leaves and maps are immutable once published; only their
- *      refcounts change (C11 atomics, so any thread may release).
+ *      refcounts change (C11 atomics, so any thread may release). The one
+ *      exception is an exclusive write, below, on objects nobody else can
+ *      see.
  *
  * Operations and their transitions
  * --------------------------------
@@ -74,6 +76,19 @@
  *             migrate-node-to-leaf at the first level that holds anything
  *             else (or at the root)
  *  fork     retain the map.
+ *
+ * Exclusive writes
+ * ----------------
+ * A slot whose map it alone holds (refs == 1) writes under its lock into
+ * that map itself (ctxs_map_assoc_exclusive / _without_exclusive): each
+ * level of the path that has one reference, and only such levels above
+ * it, is rewritten in place when its capacity fits the new slot count
+ * (fits_in_place) or moved to a new node otherwise; a shared level below
+ * is copied as usual. Whatever the write unlinks is handed back in a
+ * ctxs_displaced and released after the lock is dropped. When the whole
+ * path is exclusive and only the bottom node changes (a replaced leaf, a
+ * new leaf where there is room, a removal that collapses nothing),
+ * edit_in_place and its twin in `without` skip the plan entirely.
  *
  * Errors
  * ------

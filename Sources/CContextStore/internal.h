@@ -328,8 +328,10 @@ typedef struct ctxs_spare_cell {
 } ctxs_spare_cell;
 
 void ctxs_thread_spare_destructor(void *cell);
-/* Releases every thread's spare object and frees the cells (store teardown). */
-void ctxs_thread_spares_destroy(ctxs_store *store);
+/* Releases every thread's spare object; the cells stay (store teardown). */
+void ctxs_thread_spares_release(ctxs_store *store);
+/* Frees the cells, once the spare key is deleted (store teardown). */
+void ctxs_thread_spares_free(ctxs_store *store);
 /* How many threads hold a spare now. */
 size_t ctxs_thread_spares_count(ctxs_store *store);
 

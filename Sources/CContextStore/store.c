@@ -146,8 +146,9 @@ void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out) {
 int ctxs_store_destroy(ctxs_store *store) {
     if (store == NULL) return CTXS_OK;
     /* Spares are the owner's parked objects, not live scopes: release them
-     * first (this may call options.release). */
-    ctxs_thread_spares_destroy(store);
+     * first (this may call options.release). Their cells stay until the
+     * spare key is gone, so that after an EBUSY the store still works. */
+    ctxs_thread_spares_release(store);
     size_t live[CTXS_KIND_COUNT];
     size_t in_use = 0, reserved = 0;
     gather(store, live, &in_use, &reserved);
@@ -157,7 +158,8 @@ int ctxs_store_destroy(ctxs_store *store) {
     }
     ctxs_free(store, store->empty, sizeof(ctxs_map), CTXS_KIND_ROOT);
     pthread_key_delete(store->thread_key);
-    pthread_key_delete(store->spare_key);
+    pthread_key_delete(store->spare_key); /* no thread's destructor can reach a cell now */
+    ctxs_thread_spares_free(store);
     pthread_mutex_destroy(&store->spares_lock);
     ctxs_interner_destroy(&store->interner);
     ctxs_arena_destroy(&store->arena);

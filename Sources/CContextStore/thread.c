@@ -95,7 +95,7 @@ void *ctxs_thread_spare_take(ctxs_store *store) {
 }
 
 int ctxs_thread_spare_put(ctxs_store *store, void *object) {
-    if (object == NULL) return 0;
+    if (object == NULL || store->release == NULL) return 0; /* nothing could free it later */
     ctxs_spare_cell *cell = spare_cell(store);
     if (cell == NULL) {
         cell = malloc(sizeof *cell);
@@ -129,16 +129,32 @@ size_t ctxs_thread_spares_count(ctxs_store *store) {
     return count;
 }
 
-void ctxs_thread_spares_destroy(ctxs_store *store) {
+void ctxs_thread_spares_release(ctxs_store *store) {
+    /* One at a time: a release may re-enter the store (and park a spare). */
+    for (;;) {
+        void *object = NULL;
+        pthread_mutex_lock(&store->spares_lock);
+        for (ctxs_spare_cell *cell = store->spares; cell != NULL && object == NULL; cell = cell->next) {
+            object = atomic_exchange_explicit(&cell->object, NULL, memory_order_relaxed);
+        }
+        pthread_mutex_unlock(&store->spares_lock);
+        if (object == NULL) return;
+        ctxs_value_release(store, object);
+    }
+}
+
+void ctxs_thread_spares_free(ctxs_store *store) {
     pthread_mutex_lock(&store->spares_lock);
     ctxs_spare_cell *cells = store->spares;
     store->spares = NULL;
     pthread_mutex_unlock(&store->spares_lock);
     while (cells != NULL) {
         ctxs_spare_cell *next = cells->next;
-        void *object = atomic_load_explicit(&cells->object, memory_order_relaxed);
         free(cells);
-        ctxs_value_release(store, object);
         cells = next;
+    }
+    if (last_serial == store->serial) {
+        last_cell = NULL;
+        last_serial = 0;
     }
 }

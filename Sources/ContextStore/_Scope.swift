@@ -70,8 +70,9 @@ final class _Scope: @unchecked Sendable {
         let store = _Store.shared.raw
         if let spare = ctxs_thread_spare_take(store) {
             let scope = Unmanaged<_Scope>.fromOpaque(spare).takeRetainedValue()
-            // Cannot fail: spares are recycled plain slots of this store.
-            _ = ctxs_slot_reset(scope.slot!, map)
+            // Spares are recycled plain slots of this store, so this holds.
+            let status = ctxs_slot_reset(scope.slot!, map)
+            precondition(status == CTXS_OK.rawValue, "ContextStore: a spare scope was not recycled")
             return scope
         }
         defer { ctxs_map_release(map) }

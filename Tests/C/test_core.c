@@ -2786,6 +2786,49 @@ static void test_in_place(harness *h) {
         ctxs_map_release(snap);
         ctxs_slot_release(slot);
     }
+
+    /* In place, an allocation failure still changes nothing: a new key (a
+     * leaf to allocate) and a replacement, in a slot that owns its map. */
+    {
+        ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
+        REQUIRE(slot != NULL);
+        for (uint64_t k = 0; k < 5; k++) REQUIRE(ctxs_slot_assoc(slot, k, v) == CTXS_OK);
+        ctxs_statistics before = stats_of(h->store);
+        ctxs_store_fail_allocation(h->store, 1);
+        CHECK_EQ(ctxs_slot_assoc(slot, 9, w), CTXS_ENOMEM);
+        ctxs_store_fail_allocation(h->store, 1);
+        CHECK_EQ(ctxs_slot_assoc(slot, 2, w), CTXS_ENOMEM);
+        ctxs_store_fail_allocation(h->store, 0);
+        ctxs_statistics after = stats_of(h->store);
+        CHECK_EQ(after.live_values, before.live_values);
+        CHECK_EQ(after.live_nodes, before.live_nodes);
+        CHECK_EQ(after.bytes_in_use, before.bytes_in_use);
+        CHECK_EQ(ctxs_slot_find(slot, 9, NULL), 0);
+        void *got = NULL;
+        CHECK(ctxs_slot_find(slot, 2, &got) == 1 && got == v);
+        if (got != NULL) tv_put(h, got);
+        ctxs_slot_release(slot);
+    }
+
+    /* Removals give memory back: a node keeps at most one spare grain, so a
+     * slot emptied down to a few keys holds what a slot built with just
+     * those keys holds. */
+    for (uint64_t keep = 1; keep <= 4; keep++) {
+        ctxs_slot *shrunk = ctxs_slot_create(h->store, NULL, NULL);
+        REQUIRE(shrunk != NULL);
+        for (uint64_t k = 0; k < 30; k++) REQUIRE(ctxs_slot_assoc(shrunk, k, v) == CTXS_OK);
+        for (uint64_t k = keep; k < 30; k++) REQUIRE(ctxs_slot_without(shrunk, k) == CTXS_OK);
+        size_t shrunk_bytes = stats_of(h->store).bytes_in_use;
+        ctxs_slot_release(shrunk);
+        ctxs_slot *built = ctxs_slot_create(h->store, NULL, NULL);
+        REQUIRE(built != NULL);
+        for (uint64_t k = 0; k < keep; k++) REQUIRE(ctxs_slot_assoc(built, k, v) == CTXS_OK);
+        size_t built_bytes = stats_of(h->store).bytes_in_use;
+        ctxs_slot_release(built);
+        CHECKF(shrunk_bytes <= built_bytes + 16,
+               "%llu keys left of 30: %zu bytes held against %zu for a slot built with them",
+               ull(keep), shrunk_bytes, built_bytes);
+    }
     tv_drop(v);
     tv_drop(w);
     CHECK_EQ(stats_of(h->store).live_nodes, 0);
@@ -2797,6 +2840,28 @@ static void test_in_place(harness *h) {
 static void release_slot(void *context, void *value) {
     (void)context;
     ctxs_slot_release(value);
+}
+
+typedef struct park_and_wait {
+    ctxs_store *store;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int parked, go;
+} park_and_wait;
+
+/* Parks a spare, then waits for the go-ahead before exiting. */
+static void *park_then_wait(void *arg) {
+    park_and_wait *p = arg;
+    ctxs_slot *slot = ctxs_slot_create(p->store, NULL, NULL);
+    if (CHECK(slot != NULL) && CHECK_EQ(ctxs_slot_recycle(slot), 1)) {
+        CHECK_EQ(ctxs_thread_spare_put(p->store, slot), 1);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->parked = 1;
+    pthread_cond_broadcast(&p->cond);
+    while (!p->go) pthread_cond_wait(&p->cond, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
 }
 
 static void *park_and_exit(void *store) {
@@ -2894,9 +2959,45 @@ static void test_spares(harness *h) {
     pthread_join(thread, NULL);
     CHECK_EQ(stats_of(t).spare_slots, 0);
     CHECK_EQ(stats_of(t).live_slots, 1);
-    /* The store's teardown releases this thread's spare. */
+    /* A destroy refused as busy releases the spares (this thread's and a
+     * live thread's) but leaves the store working: spares can be parked
+     * again, and the other thread can exit later. */
+    park_and_wait waiter = {.store = t, .parked = 0, .go = 0};
+    pthread_mutex_init(&waiter.lock, NULL);
+    pthread_cond_init(&waiter.cond, NULL);
+    REQUIRE(pthread_create(&thread, NULL, park_then_wait, &waiter) == 0);
+    pthread_mutex_lock(&waiter.lock);
+    while (!waiter.parked) pthread_cond_wait(&waiter.cond, &waiter.lock);
+    pthread_mutex_unlock(&waiter.lock);
     CHECK_EQ(ctxs_slot_recycle(p2), 1);
     CHECK_EQ(ctxs_thread_spare_put(t, p2), 1);
+    CHECK_EQ(stats_of(t).spare_slots, 2);
+    /* Something live keeps the store busy: a map whose value (this store's
+     * values are slots) is a slot, which the map's release frees. */
+    ctxs_slot *held = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(held != NULL);
+    ctxs_map *empty = ctxs_map_new(t), *busy = NULL;
+    REQUIRE(ctxs_map_assoc(empty, 1, held, &busy) == CTXS_OK);
+    ctxs_map_release(empty);
+    CHECK_EQ(ctxs_store_destroy(t), CTXS_EBUSY);
+    CHECK_EQ(stats_of(t).spare_slots, 0);
+    CHECK_EQ(stats_of(t).live_slots, 1);
+    ctxs_slot *p3 = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(p3 != NULL);
+    CHECK_EQ(ctxs_slot_recycle(p3), 1);
+    CHECK_EQ(ctxs_thread_spare_put(t, p3), 1);
+    CHECK_PTR_EQ(ctxs_thread_spare_take(t), p3);
+    CHECK_EQ(ctxs_thread_spare_put(t, p3), 1);
+    pthread_mutex_lock(&waiter.lock);
+    waiter.go = 1;
+    pthread_cond_broadcast(&waiter.cond);
+    pthread_mutex_unlock(&waiter.lock);
+    pthread_join(thread, NULL);
+    pthread_cond_destroy(&waiter.cond);
+    pthread_mutex_destroy(&waiter.lock);
+    ctxs_map_release(busy); /* and with it `held` */
+    CHECK_EQ(stats_of(t).live_slots, 0);
+    /* The store's teardown releases this thread's spare. */
     CHECK_EQ(ctxs_store_destroy(t), CTXS_OK);
 
     tv_drop(a);

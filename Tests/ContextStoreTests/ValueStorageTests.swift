@@ -1,4 +1,4 @@
-import ContextStore
+@testable import ContextStore
 import Testing
 
 // How values are stored (see `_encode` in _Store.swift): class instances
@@ -53,6 +53,22 @@ extension ContextStoreTests {
             let persistent = try TaskContext().setting(dogKey, rex)
             #expect(persistent[dogKey] === rex)
             #expect((persistent["storage.value"] as? Dog) === rex)
+        }
+
+        @Test func aClassInstanceIsStoredAsItselfAndAStructInABox() throws {
+            let rex = Dog("rex")
+            try TaskContext.run {
+                try TaskContext.set(dogKey, rex)
+                // (Compared outside #expect: the macro's expansion of an
+                // AnyObject === Dog comparison crashes Swift 6.3.1's SILGen.)
+                let stored: AnyObject? = dogKey._readID.flatMap { TaskContext._find($0) }
+                let isTheInstance = stored.map { ObjectIdentifier($0) == ObjectIdentifier(rex) } ?? false
+                #expect(isTheInstance, "no box around a class instance")
+                try TaskContext.set(intKey, 5)
+                let boxed: AnyObject? = intKey._readID.flatMap { TaskContext._find($0) }
+                let isABox = boxed.map { $0 is _Box<Int> } ?? false
+                #expect(isABox)
+            }
         }
 
         @Test func aSubclassInstanceReadsThroughItsSuperclassAndItsOwnClass() throws {

@@ -83,9 +83,11 @@ typedef struct ctxs_store_options {
 ctxs_store *ctxs_store_create(const ctxs_store_options *options);
 
 /* Frees the store, its arena and its interned names. It first releases
- * every thread's spare object (ctxs_thread_spare_put) with options.release.
- * Returns CTXS_OK, or CTXS_EBUSY (and frees nothing else) while any map or
- * slot of the store is still live. NULL is accepted and returns CTXS_OK. */
+ * every thread's spare object (ctxs_thread_spare_put) with options.release;
+ * no thread that parked one may exit while this runs.
+ * Returns CTXS_OK, or CTXS_EBUSY (and frees nothing else; the store stays
+ * usable) while any map or slot of the store is still live. NULL is
+ * accepted and returns CTXS_OK. */
 int ctxs_store_destroy(ctxs_store *store);
 
 /* The backend the store actually uses (never CTXS_BACKEND_DEFAULT). */
@@ -100,13 +102,13 @@ typedef struct ctxs_statistics {
     size_t live_nodes;     /* trie nodes */
     size_t live_values;    /* entries, that is values the store holds a reference to */
     size_t live_slots;     /* slots in use (spare_slots excluded) */
-    size_t spare_slots;    /* objects parked by ctxs_thread_spare_put, each taken to own
-                              one recycled slot (as the Swift layer's scope objects do) */
     size_t interned_keys;  /* names interned so far (they live as long as the store) */
     size_t bytes_in_use;   /* bytes of live objects, in allocator-size units (spare
                               slots excluded) */
     size_t bytes_reserved; /* bytes taken from the system: arena chunks, or
                               bytes_in_use for the malloc and jemalloc backends */
+    size_t spare_slots;    /* objects parked by ctxs_thread_spare_put, each taken to own
+                              one recycled slot (as the Swift layer's scope objects do) */
 } ctxs_statistics;
 
 /* Fills *out with the store's counters. */
@@ -284,12 +286,16 @@ int ctxs_slot_clear(ctxs_slot *slot);
  * serve a new scope: its map, memo and view are released now (options.release
  * may run), and it forgets its lineage. Returns 1 when done; the slot then
  * has no map, and the only valid calls on it are ctxs_slot_reset and
- * ctxs_slot_release. Returns 0 and changes nothing when the slot is chained
- * or has another holder (a chained child, or a retain elsewhere). */
+ * ctxs_slot_release. Returns 0 and changes nothing when the slot is chained,
+ * has another holder (a chained child, or a retain elsewhere), or is
+ * recycled already. The caller must also know that no other thread is
+ * still using a borrowed pointer to it, and must not call it between
+ * ctxs_slot_read_begin and ctxs_slot_read_end on it (the lock would not be
+ * released). */
 int ctxs_slot_recycle(ctxs_slot *slot);
 
-/* Gives a recycled slot the contents `map`, taking over the caller's
- * reference to it (+1 in, nothing to release). The slot is then like one
+/* Gives a recycled slot the contents `map` (not NULL), taking over the
+ * caller's reference to it (+1 in, nothing to release). The slot is then like one
  * fresh from ctxs_slot_create(store, map, NULL). Returns CTXS_OK, or
  * CTXS_EINVAL (nothing taken) when the slot was not recycled or `map`
  * belongs to another store. */
@@ -353,13 +359,16 @@ void ctxs_thread_slot_drop(ctxs_store *store);
 
 /* Each thread may park one object of the owner's in the store between
  * uses, to reuse it instead of allocating (the Swift layer parks an emptied
- * scope object, see ctxs_slot_recycle). Only the parking thread can take it
- * back. When the thread exits, or the store is destroyed, a parked object
- * is released with options.release.
+ * scope object, see ctxs_slot_recycle). A parked object must own exactly
+ * one recycled slot of the store and nothing else of it (statistics count
+ * it as one spare slot, and releasing it must free that slot). Only the
+ * parking thread can take it back. When the thread exits, or the store is
+ * destroyed, a parked object is released with options.release.
  *
  * ctxs_thread_spare_put parks `object` (the caller's reference moves to the
  * store) and returns 1, or returns 0 and takes nothing when this thread has
- * a spare already, `object` is NULL, or an allocation fails.
+ * a spare already, `object` is NULL, the store has no options.release, or
+ * an allocation fails.
  * ctxs_thread_spare_take returns this thread's spare (the reference moves
  * to the caller) and leaves none, or returns NULL. Neither takes a lock
  * after a thread's first put. */
