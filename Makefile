@@ -139,8 +139,8 @@ fuzz: deps $(FUZZ_BIN) ## Fuzz the C core for FUZZ_TIME seconds (300), then re-m
 	$(ASAN_ENV) nice -n $(FUZZ_NICE) ./$(FUZZ_BIN) $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_TIME) \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ_CRASHES)/ $(FUZZ_FLAGS) \
 		$(FUZZ_BUILD)/new $(FUZZ_CORPUS)
-	# The smallest set of inputs that covers what the old corpus and the new inputs did.
-	$(ASAN_ENV) nice -n $(FUZZ_NICE) ./$(FUZZ_BIN) $(FUZZ_RUN_FLAGS) -merge=1 \
+	# A small set of inputs that covers what the old corpus and the new inputs did.
+	$(ASAN_ENV) nice -n $(FUZZ_NICE) ./$(FUZZ_BIN) $(FUZZ_RUN_FLAGS) -set_cover_merge=1 \
 		$(FUZZ_BUILD)/merged $(FUZZ_CORPUS) $(FUZZ_BUILD)/new
 	find $(FUZZ_CORPUS) -type f -delete
 	cp $(FUZZ_BUILD)/merged/* $(FUZZ_CORPUS)/
