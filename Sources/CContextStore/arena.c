@@ -25,7 +25,8 @@
 #include <jemalloc/jemalloc.h>
 #include <stdio.h>
 /* No thread cache: a thread cache may still hold objects of the arena when
- * the store destroys it, and "arena.<i>.destroy" requires it to hold none. */
+ * the store is destroyed, and "arena.<i>.reset" (or ".destroy") requires it
+ * to hold none. */
 #define CTXS_JE_FLAGS(a) (MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE)
 
 /* Arenas of destroyed stores, kept for the next stores. jemalloc 5.3 (with
