@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan example soak bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -111,6 +111,64 @@ SOAK_DIR := Soak
 soak: ## The soak test (release; minutes): SOAK_SCOPES, SOAK_SECONDS, SOAK_CONCURRENCY, SOAK_SEED
 	cd $(SOAK_DIR) && $(SWIFT) build -c release $(SWIFTPM_FLAGS)
 	cd $(SOAK_DIR) && "$$($(SWIFT) build -c release --show-bin-path $(SWIFTPM_FLAGS))/ContextStoreSoak"
+# ------------------------------------------------------------ the fuzzer
+# Tests/Fuzz/fuzz_core.c checks the C core against a reference model under
+# libFuzzer with ASan+UBSan (LeakSanitizer on). corpus/ is checked in and
+# kept minimal; crashes/ holds every input that ever found a bug (CI replays
+# both); build/ is scratch.
+FUZZ_DIR := Tests/Fuzz
+FUZZ_BUILD := $(FUZZ_DIR)/build
+FUZZ_BIN := $(FUZZ_BUILD)/fuzz_core
+FUZZ_COV_BIN := $(FUZZ_BUILD)/fuzz_core_cov
+FUZZ_SOURCES = $(wildcard $(FUZZ_DIR)/*.c)
+FUZZ_HEADERS = $(wildcard $(FUZZ_DIR)/*.h)
+FUZZ_CORPUS := $(FUZZ_DIR)/corpus
+FUZZ_CRASHES := $(FUZZ_DIR)/crashes
+FUZZ_INPUTS = $(wildcard $(FUZZ_CORPUS) $(FUZZ_CRASHES))
+# Seconds `make fuzz` runs, its niceness, and extra libFuzzer flags.
+FUZZ_TIME ?= 300
+FUZZ_NICE ?= 10
+FUZZ_FLAGS ?=
+FUZZ_CFLAGS := $(TEST_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+COV_CFLAGS := $(TEST_CFLAGS) -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping
+# Inputs up to 4 KiB; one taking 30 s is a finding (a hang).
+FUZZ_RUN_FLAGS := -max_len=4096 -timeout=30
+TOOLCHAIN_BINDIR := $(dir $(realpath $(CLANG)))
+LLVM_PROFDATA ?= $(firstword $(wildcard $(TOOLCHAIN_BINDIR)llvm-profdata) llvm-profdata)
+LLVM_COV ?= $(firstword $(wildcard $(TOOLCHAIN_BINDIR)llvm-cov) llvm-cov)
+
+$(FUZZ_BUILD):
+	mkdir -p $@
+
+$(FUZZ_BIN): $(C_SOURCES) $(C_HEADERS) $(FUZZ_SOURCES) $(FUZZ_HEADERS) Makefile | $(FUZZ_BUILD)
+	$(CLANG) $(FUZZ_CFLAGS) $(C_SOURCES) $(FUZZ_SOURCES) -o $@ $(TEST_LDFLAGS) $(TEST_LDLIBS)
+
+$(FUZZ_COV_BIN): $(C_SOURCES) $(C_HEADERS) $(FUZZ_SOURCES) $(FUZZ_HEADERS) Makefile | $(FUZZ_BUILD)
+	$(CLANG) $(COV_CFLAGS) $(C_SOURCES) $(FUZZ_SOURCES) -o $@ $(TEST_LDFLAGS) $(TEST_LDLIBS)
+
+fuzz: deps $(FUZZ_BIN) ## Fuzz the C core for FUZZ_TIME seconds (300), then re-minimise Tests/Fuzz/corpus
+	rm -rf $(FUZZ_BUILD)/new $(FUZZ_BUILD)/merged
+	mkdir -p $(FUZZ_BUILD)/new $(FUZZ_BUILD)/merged $(FUZZ_CORPUS) $(FUZZ_CRASHES)
+	# New inputs go to build/new; a finding is written to crashes/ and fails the run.
+	$(ASAN_ENV) nice -n $(FUZZ_NICE) ./$(FUZZ_BIN) $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_TIME) \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_CRASHES)/ $(FUZZ_FLAGS) \
+		$(FUZZ_BUILD)/new $(FUZZ_CORPUS)
+	# A small set of inputs that covers what the old corpus and the new inputs did.
+	$(ASAN_ENV) nice -n $(FUZZ_NICE) ./$(FUZZ_BIN) $(FUZZ_RUN_FLAGS) -set_cover_merge=1 \
+		$(FUZZ_BUILD)/merged $(FUZZ_CORPUS) $(FUZZ_BUILD)/new
+	find $(FUZZ_CORPUS) -type f -delete
+	cp $(FUZZ_BUILD)/merged/* $(FUZZ_CORPUS)/
+	@echo "fuzz: corpus now $$(ls $(FUZZ_CORPUS) | wc -l) files, $$(du -sk $(FUZZ_CORPUS) | cut -f1) KiB"
+
+fuzz-replay: deps $(FUZZ_BIN) ## Run every input of Tests/Fuzz/corpus and Tests/Fuzz/crashes once; fail on any finding
+	$(ASAN_ENV) ./$(FUZZ_BIN) $(FUZZ_RUN_FLAGS) -runs=0 $(FUZZ_INPUTS)
+
+fuzz-coverage: deps $(FUZZ_COV_BIN) ## Line and branch coverage of the C core reached by replaying the fuzz inputs
+	rm -f $(FUZZ_BUILD)/coverage.profraw
+	LLVM_PROFILE_FILE=$(FUZZ_BUILD)/coverage.profraw ./$(FUZZ_COV_BIN) $(FUZZ_RUN_FLAGS) -runs=0 \
+		$(FUZZ_INPUTS)
+	$(LLVM_PROFDATA) merge -sparse $(FUZZ_BUILD)/coverage.profraw -o $(FUZZ_BUILD)/coverage.profdata
+	$(LLVM_COV) report $(FUZZ_COV_BIN) -instr-profile=$(FUZZ_BUILD)/coverage.profdata $(C_SOURCES)
 
 # ------------------------------------------------------------ the benchmarks
 BENCH_DIR := Benchmarks
@@ -168,7 +226,7 @@ docs: ## DocC archives (swift-docc-plugin) in .build/docs, failing on any DocC w
 			--output-path $(DOCS_DIR)/$$target || exit 1; \
 	done
 
-FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS)
+FORMAT_C_FILES = $(C_SOURCES) $(C_HEADERS) $(TEST_C_SOURCES) $(TEST_C_HEADERS) $(FUZZ_SOURCES) $(FUZZ_HEADERS)
 FORMAT_SWIFT_DIRS = $(wildcard Sources Tests Benchmarks Examples Soak Package.swift)
 
 format: ## Format C (clang-format) and Swift (swift-format) sources in place
@@ -198,4 +256,4 @@ format-check: ## Fail if any C or Swift source is not formatted
 	fi
 
 clean: ## Remove build products
-	rm -rf .build $(TEST_C_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(EXAMPLE_DIR)/.build $(SOAK_DIR)/.build
+	rm -rf .build $(TEST_C_BUILD) $(FUZZ_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(EXAMPLE_DIR)/.build $(SOAK_DIR)/.build

@@ -9,8 +9,9 @@
  * its live counters, so statistics cost no extra atomic operation.
  *
  * The malloc backend calls malloc/free per object; the jemalloc backend calls
- * mallocx/sdallocx on an arena of its own (created with "arenas.create",
- * destroyed with the store). Both keep relaxed atomic counters.
+ * mallocx/sdallocx on an arena of its own (created with "arenas.create", and
+ * emptied and kept for the next store when the store is destroyed: see
+ * je_arena_give_back). Both keep relaxed atomic counters.
  *
  * The benchmarks (issue 4) compare the three; the default stays the arena
  * until they show otherwise.
@@ -24,8 +25,63 @@
 #include <jemalloc/jemalloc.h>
 #include <stdio.h>
 /* No thread cache: a thread cache may still hold objects of the arena when
- * the store destroys it, and "arena.<i>.destroy" requires it to hold none. */
+ * the store is destroyed, and "arena.<i>.reset" (or ".destroy") requires it
+ * to hold none. */
 #define CTXS_JE_FLAGS(a) (MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE)
+
+/* Arenas of destroyed stores, kept for the next stores. jemalloc 5.3 (with
+ * its default opt.retain) never frees all the metadata of a destroyed arena:
+ * stats.metadata and the resident size grow by about 4 KiB per
+ * "arenas.create" + "arena.<i>.destroy" (measured), so a process that makes
+ * and destroys stores grew without bound (the fuzzer, one store per input,
+ * passed 1.5 GiB). A reset arena holds no allocation; once purged its pages
+ * are back with the system, and reusing it costs no new metadata. Keeping
+ * one costs no more than destroying it would leave behind, so every arena
+ * is kept: there are never more than the most stores alive at once. */
+static pthread_mutex_t je_spares_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned *je_spares;      /* guarded by je_spares_lock: arenas no store uses */
+static size_t je_spare_count;    /* guarded by je_spares_lock */
+static size_t je_spare_capacity; /* guarded by je_spares_lock */
+
+/* Runs "arena.<arena>.<command>"; returns whether jemalloc accepted it. */
+static bool je_arena_command(const char *command, unsigned arena) {
+    char name[64];
+    snprintf(name, sizeof name, "arena.%u.%s", arena, command);
+    return mallctl(name, NULL, NULL, NULL, 0) == 0;
+}
+
+/* A spare arena, or a new one. Returns false when jemalloc cannot make one. */
+static bool je_arena_take(unsigned *arena) {
+    pthread_mutex_lock(&je_spares_lock);
+    bool spare = je_spare_count > 0;
+    if (spare) *arena = je_spares[--je_spare_count];
+    pthread_mutex_unlock(&je_spares_lock);
+    if (spare) return true;
+    size_t length = sizeof *arena;
+    return mallctl("arenas.create", arena, &length, NULL, 0) == 0;
+}
+
+/* Takes back the arena of a store that holds no object any more. If it
+ * cannot be reset or kept (the list cannot grow), it is destroyed. */
+static void je_arena_give_back(unsigned arena) {
+    bool kept = false;
+    if (je_arena_command("reset", arena)) {
+        (void)je_arena_command("purge", arena);
+        pthread_mutex_lock(&je_spares_lock);
+        if (je_spare_count == je_spare_capacity) {
+            size_t capacity = je_spare_capacity > 0 ? je_spare_capacity * 2 : 8;
+            unsigned *bigger = realloc(je_spares, capacity * sizeof *bigger);
+            if (bigger != NULL) {
+                je_spares = bigger;
+                je_spare_capacity = capacity;
+            }
+        }
+        kept = je_spare_count < je_spare_capacity;
+        if (kept) je_spares[je_spare_count++] = arena;
+        pthread_mutex_unlock(&je_spares_lock);
+    }
+    if (!kept) (void)je_arena_command("destroy", arena);
+}
 #endif
 
 #ifndef CTXS_DEFAULT_BACKEND
@@ -52,8 +108,7 @@ int ctxs_arena_init(ctxs_arena *arena, ctxs_backend backend) {
     case CTXS_BACKEND_JEMALLOC: {
 #ifdef CTXS_WITH_JEMALLOC
         unsigned index = 0;
-        size_t length = sizeof index;
-        if (mallctl("arenas.create", &index, &length, NULL, 0) != 0) return CTXS_ENOMEM;
+        if (!je_arena_take(&index)) return CTXS_ENOMEM;
         arena->jemalloc_arena = index;
         break;
 #else
@@ -81,9 +136,7 @@ void ctxs_arena_destroy(ctxs_arena *arena) {
         break;
     case CTXS_BACKEND_JEMALLOC: {
 #ifdef CTXS_WITH_JEMALLOC
-        char name[64];
-        snprintf(name, sizeof name, "arena.%u.destroy", arena->jemalloc_arena);
-        (void)mallctl(name, NULL, NULL, NULL, 0);
+        je_arena_give_back(arena->jemalloc_arena);
 #endif
         break;
     }

@@ -1,0 +1,115 @@
+/*
+ * fuzz.h: the state shared by the fuzzer's operations (fuzz_core.c) and its
+ * checks (fuzz_check.c).
+ *
+ * One input drives one store. The fuzzer holds a few map handles and slot
+ * handles, each paired with what the model (model.h) says it contains.
+ * Values are the integers 1 .. FZ_IDS-1 cast to pointers; the store's
+ * retain and release callbacks count them in `counts`, so the checks can
+ * tell exactly how many references the store holds to each one.
+ */
+#ifndef CTXS_FUZZ_H
+#define CTXS_FUZZ_H
+
+#include "CContextStore.h"
+#include "model.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FZ_HANDLES 8    /* map handles and slot handles, each */
+#define FZ_SLOTS 80     /* slot objects alive at once (handles, their parents, the thread's) */
+#define FZ_MAX_DEPTH 40 /* chain depth; > 16 takes merge()'s heap path */
+#define FZ_VALUES 48    /* value ids 1 .. FZ_VALUES-1 */
+#define FZ_MEMO_BASE 64 /* memo ids FZ_MEMO_BASE .. FZ_IDS-1 */
+#define FZ_IDS 96
+
+/* A map handle. `snap_*` remember which slot write produced it, if it is a
+ * snapshot, so the memo check knows when ctxs_slot_memo_set must succeed. */
+typedef struct fz_map {
+    ctxs_map *map; /* +1, or NULL */
+    model_contents model;
+    int snap_slot;        /* slot object it is a snapshot of, or -1 */
+    uint64_t snap_serial; /* that object's serial when the snapshot was taken */
+    uint64_t snap_writes; /* and its write count */
+} fz_map;
+
+/* A slot object as the model sees it. It lives while any handle, chained
+ * child or the thread holds it: exactly when the core's slot lives. */
+typedef struct fz_slot {
+    ctxs_slot *slot; /* NULL when this entry is free */
+    int refs;        /* handles + children + the thread */
+    int parent;      /* index of the parent object, or -1 for a plain slot */
+    bool cleared;    /* chained: the layer hides everything inherited */
+    size_t depth;
+    model_contents layer; /* plain: the contents; chained: the layer */
+    unsigned memo;        /* memo id the slot holds, or 0 */
+    uint64_t writes;      /* successful writes */
+    uint64_t serial;      /* distinguishes reuses of this entry */
+} fz_slot;
+
+typedef struct fz_state {
+    ctxs_store *store;
+    bool full_checks;       /* check every slot after every operation */
+    bool armed;             /* the allocation-failure hook is set for this operation */
+    unsigned fail_next;     /* arm the hook for the next operation: its n-th allocation fails */
+    int64_t counts[FZ_IDS]; /* references the store holds (retains - releases) */
+    model_keys keys;
+    model_names names;
+    bool names_full;
+    fz_map maps[FZ_HANDLES];
+    int slot_handles[FZ_HANDLES]; /* slot object index, or -1 */
+    fz_slot slots[FZ_SLOTS];
+    int thread_slot; /* object index of the thread's slot, or -1 */
+    uint64_t serial;
+    uint64_t operations;
+    int touched_slot; /* object of the last slot operation, for the light check */
+    int touched_key;  /* pool index of its key, or -1 */
+} fz_state;
+
+/* Prints the message and the operation number, then aborts: a finding. */
+void fz_fail(const fz_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+
+#define FZ_ASSERT(st, cond, ...)                 \
+    do {                                         \
+        if (!(cond)) fz_fail((st), __VA_ARGS__); \
+    } while (0)
+
+static inline void *fz_value(unsigned id) { return (void *)(uintptr_t)id; }
+static inline unsigned fz_id(const void *value) { return (unsigned)(uintptr_t)value; }
+
+/* The effective contents of slot object `i`: its layers over its ancestors. */
+void fz_slot_contents(const fz_state *st, int i, model_contents *out);
+
+/* Counters a failed operation must leave as they were. */
+typedef struct fz_census {
+    ctxs_statistics stats;
+    int64_t counts[FZ_IDS];
+} fz_census;
+
+void fz_census_take(const fz_state *st, fz_census *out);
+
+/* Aborts unless `before` and the store's state now agree. */
+void fz_census_same(const fz_state *st, const fz_census *before, const char *operation);
+
+/* Every map handle against its model: count, lookups, iteration, trie
+ * invariants, and canonical shape (equal contents, equal tries). */
+void fz_check_maps(fz_state *st);
+
+/* Reads every pool key through every slot handle (full) or the last
+ * operation's key through its slot (light), and compares. */
+void fz_check_slots(fz_state *st, bool full);
+
+/* Reads pool key k through slot object i: style 0 ctxs_slot_find with a
+ * value, 1 without, 2 ctxs_slot_read_begin / _end. */
+void fz_check_slot_key(fz_state *st, int i, unsigned k, unsigned style);
+
+/* Also snapshots every slot handle and compares the whole map. */
+void fz_check_snapshots(fz_state *st);
+
+/* The value callbacks against the model: references per value and memo,
+ * live slots, interned names. */
+void fz_check_references(fz_state *st);
+
+#endif /* CTXS_FUZZ_H */

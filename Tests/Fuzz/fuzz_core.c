@@ -1,0 +1,735 @@
+/*
+ * fuzz_core.c: a differential libFuzzer target for the C core.
+ *
+ * The input is a program. Its first byte picks the allocator backend
+ * (arena, malloc, or jemalloc when built in) and whether every slot is
+ * re-read after every operation ("full") or only the key the operation
+ * touched ("light": reads move a chained slot's view cache, so fewer reads
+ * let the fuzzer reach other cache states). Each following byte picks an
+ * operation, whose operands are the bytes after it; a program that ends
+ * early reads zeros.
+ *
+ * Operations work on 8 map handles and 8 slot handles: persistent maps
+ * (new, fork, assoc, without, release), plain and chained slots (create,
+ * retain, release, assoc, without, clear, replace, snapshot, reads, memos,
+ * the thread's slot), interning (empty, short, long and near-duplicate
+ * names, NUL bytes included), invalid arguments, and the allocation-failure
+ * hook, which makes the n-th allocation of the next operation fail.
+ *
+ * After every operation the core is compared with the reference model
+ * (model.h) by fuzz_check.c: map contents and canonical shapes, slot reads,
+ * the exact number of references the store holds to each value, and, when
+ * an operation reports failure, that nothing at all changed. At the end
+ * everything is released and the store must account for zero objects and
+ * zero references, and destroy cleanly. A mismatch aborts with a message.
+ *
+ * Build and run: `make fuzz`, `make fuzz-replay` (see the Makefile).
+ */
+#include "fuzz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Operations per input: bounds the time of one run. */
+#define FZ_MAX_OPERATIONS 1500
+/* Longest interned name: 200 + 255 * 16 + 255 bytes. */
+#define FZ_NAME_MAX 4600
+
+static fz_state state;
+static unsigned char name_buffer[FZ_NAME_MAX];
+
+/* ------------------------------------------------------------ the input */
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t n;
+} reader;
+
+static uint8_t next(reader *r) {
+    if (r->n == 0) return 0;
+    r->n--;
+    return *r->p++;
+}
+
+static uint64_t next64(reader *r) {
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++) x = x << 8 | next(r);
+    return x;
+}
+
+static unsigned handle(reader *r) { return next(r) % FZ_HANDLES; }
+
+/* A pool position; the pool is seeded, so it is never empty. */
+static unsigned key_of(fz_state *st, reader *r) { return next(r) % st->keys.count; }
+
+static unsigned value_of(reader *r) { return 1 + next(r) % (FZ_VALUES - 1); }
+
+/* ------------------------------------------------------ value callbacks */
+
+static void count_retain(void *context, void *value) {
+    fz_state *st = context;
+    uintptr_t id = (uintptr_t)value;
+    FZ_ASSERT(st, id > 0 && id < FZ_IDS, "retain of %p, a value the fuzzer never stored", value);
+    st->counts[id]++;
+}
+
+static void count_release(void *context, void *value) {
+    fz_state *st = context;
+    uintptr_t id = (uintptr_t)value;
+    FZ_ASSERT(st, id > 0 && id < FZ_IDS, "release of %p, a value the fuzzer never stored", value);
+    FZ_ASSERT(st, st->counts[id] > 0, "value %u released more often than retained", (unsigned)id);
+    st->counts[id]--;
+}
+
+/* ------------------------------------------------------------- handles */
+
+/* What an operation says it did. UNCHANGED: it failed or was invalid, and
+ * promises that the store is exactly as before (checked). */
+typedef enum outcome { DONE, UNCHANGED, SKIPPED } outcome;
+
+/* A failure status is only acceptable when the hook made it happen. */
+static outcome failed(fz_state *st, int status, const char *operation) {
+    FZ_ASSERT(st, status == CTXS_ENOMEM && st->armed, "%s returned %s (hook %s)", operation,
+              ctxs_status_string(status), st->armed ? "armed" : "off");
+    return UNCHANGED;
+}
+
+static void map_store(fz_state *st, unsigned h, ctxs_map *map, const model_contents *model) {
+    fz_map *m = &st->maps[h];
+    ctxs_map *old = m->map;
+    m->map = map;
+    m->model = *model;
+    m->snap_slot = -1;
+    ctxs_map_release(old);
+}
+
+static int slot_free_index(const fz_state *st) {
+    for (int i = 0; i < FZ_SLOTS; i++)
+        if (st->slots[i].slot == NULL) return i;
+    return -1;
+}
+
+/* Records a slot the core just made; the caller holds its one reference. */
+static int slot_register(fz_state *st, int i, ctxs_slot *slot, int parent) {
+    fz_slot *s = &st->slots[i];
+    memset(s, 0, sizeof *s);
+    s->slot = slot;
+    s->refs = 1;
+    s->parent = parent;
+    s->depth = parent >= 0 ? st->slots[parent].depth + 1 : 0;
+    s->serial = ++st->serial;
+    if (parent >= 0) st->slots[parent].refs++;
+    FZ_ASSERT(st, ctxs_slot_parent(slot) == (parent >= 0 ? st->slots[parent].slot : NULL),
+              "new slot %d: wrong parent", i);
+    FZ_ASSERT(st, ctxs_slot_depth(slot) == s->depth, "new slot %d: depth %zu, model %zu", i,
+              ctxs_slot_depth(slot), s->depth);
+    return i;
+}
+
+/* Drops one model reference to object i, and to its ancestors as they die. */
+static void slot_unref(fz_state *st, int i) {
+    while (i >= 0) {
+        fz_slot *s = &st->slots[i];
+        FZ_ASSERT(st, s->slot != NULL && s->refs > 0, "model: slot %d released twice", i);
+        if (--s->refs > 0) return;
+        s->slot = NULL;
+        i = s->parent;
+    }
+}
+
+/* Releases one reference to object i, in the core and in the model. */
+static void slot_drop(fz_state *st, int i) {
+    ctxs_slot *slot = st->slots[i].slot;
+    slot_unref(st, i);
+    ctxs_slot_release(slot);
+}
+
+/* Handle h takes over a reference to object i (already counted). */
+static void slot_handle_set(fz_state *st, unsigned h, int i) {
+    int old = st->slot_handles[h];
+    st->slot_handles[h] = i;
+    if (old >= 0) slot_drop(st, old);
+}
+
+/* The slot object behind a handle operand, or -1. */
+static int slot_operand(fz_state *st, reader *r) { return st->slot_handles[handle(r)]; }
+
+static void touch(fz_state *st, int slot, int key) {
+    st->touched_slot = slot;
+    st->touched_key = key;
+}
+
+/* A successful write: the memo goes, and snapshots taken before are stale. */
+static void written(fz_state *st, int i) {
+    st->slots[i].writes++;
+    st->slots[i].memo = 0;
+}
+
+/* ------------------------------------------------------------- map ops */
+
+static outcome op_map_new(fz_state *st, reader *r) {
+    model_contents empty;
+    model_clear(&empty);
+    map_store(st, handle(r), ctxs_map_new(st->store), &empty);
+    return DONE;
+}
+
+static outcome op_map_fork(fz_state *st, reader *r) {
+    unsigned src = handle(r), dst = handle(r);
+    fz_map from = st->maps[src];
+    if (from.map == NULL) return SKIPPED;
+    ctxs_map *fork = ctxs_map_fork(from.map);
+    FZ_ASSERT(st, fork == from.map, "fork returned another map");
+    map_store(st, dst, fork, &from.model);
+    st->maps[dst].snap_slot = from.snap_slot; /* the same map object */
+    st->maps[dst].snap_serial = from.snap_serial;
+    st->maps[dst].snap_writes = from.snap_writes;
+    return DONE;
+}
+
+static outcome op_map_release(fz_state *st, reader *r) {
+    fz_map *m = &st->maps[handle(r)];
+    ctxs_map_release(m->map);
+    m->map = NULL;
+    return DONE;
+}
+
+/* assoc (value != 0) or without (value == 0) from handle src into dst. */
+static outcome map_write(fz_state *st, reader *r, bool assoc) {
+    unsigned src = handle(r), dst = handle(r), k = key_of(st, r);
+    unsigned value = assoc ? value_of(r) : 0;
+    fz_map from = st->maps[src];
+    if (from.map == NULL) return SKIPPED;
+    ctxs_map *sentinel = (ctxs_map *)&state, *out = sentinel;
+    int status = assoc ? ctxs_map_assoc(from.map, st->keys.id[k], fz_value(value), &out)
+                       : ctxs_map_without(from.map, st->keys.id[k], &out);
+    if (status != CTXS_OK) {
+        FZ_ASSERT(st, out == sentinel, "failed map write touched *out");
+        return failed(st, status, assoc ? "ctxs_map_assoc" : "ctxs_map_without");
+    }
+    bool same = from.model.value[k] == value;
+    FZ_ASSERT(st, !same || out == from.map,
+              "a map write that changes nothing must return the map itself");
+    FZ_ASSERT(st, same || out != from.map, "a map write returned its input map changed");
+    model_contents next = from.model;
+    next.value[k] = (uint16_t)value;
+    map_store(st, dst, out, &next);
+    if (same) {
+        st->maps[dst].snap_slot = from.snap_slot;
+        st->maps[dst].snap_serial = from.snap_serial;
+        st->maps[dst].snap_writes = from.snap_writes;
+    }
+    return DONE;
+}
+
+static outcome op_map_assoc(fz_state *st, reader *r) { return map_write(st, r, true); }
+static outcome op_map_without(fz_state *st, reader *r) { return map_write(st, r, false); }
+
+/* ------------------------------------------------------------ slot ops */
+
+static outcome op_slot_plain(fz_state *st, reader *r) {
+    unsigned dst = handle(r);
+    uint8_t b = next(r);
+    const fz_map *initial = b & 8 ? NULL : &st->maps[b % FZ_HANDLES];
+    if (initial != NULL && initial->map == NULL) initial = NULL;
+    int i = slot_free_index(st);
+    if (i < 0) return SKIPPED;
+    ctxs_slot *slot = ctxs_slot_create(st->store, initial ? initial->map : NULL, NULL);
+    if (slot == NULL) return failed(st, CTXS_ENOMEM, "ctxs_slot_create (plain)");
+    slot_register(st, i, slot, -1);
+    if (initial != NULL) st->slots[i].layer = initial->model;
+    slot_handle_set(st, dst, i);
+    touch(st, i, -1);
+    return DONE;
+}
+
+/* Creates 1 (usually) or up to 24 chained levels below a slot handle; the
+ * levels in between are held only by their children. */
+static outcome op_slot_chained(fz_state *st, reader *r) {
+    int parent = slot_operand(st, r);
+    unsigned dst = handle(r);
+    uint8_t c = next(r);
+    unsigned levels = c < 192 ? 1 : 1 + c % 24;
+    if (parent < 0) return SKIPPED;
+    int made = -1; /* the deepest level made so far; this op holds it */
+    for (unsigned n = 0; n < levels; n++) {
+        int above = made >= 0 ? made : parent;
+        int i = slot_free_index(st);
+        if (i < 0 || st->slots[above].depth >= FZ_MAX_DEPTH) break;
+        ctxs_slot *slot = ctxs_slot_create(st->store, NULL, st->slots[above].slot);
+        if (slot == NULL) {
+            failed(st, CTXS_ENOMEM, "ctxs_slot_create (chained)");
+            break;
+        }
+        slot_register(st, i, slot, above);
+        if (made >= 0) slot_drop(st, made); /* its child holds it now */
+        made = i;
+    }
+    if (made < 0) return st->armed ? UNCHANGED : SKIPPED;
+    slot_handle_set(st, dst, made);
+    touch(st, made, -1);
+    return DONE;
+}
+
+static outcome op_slot_retain(fz_state *st, reader *r) {
+    int i = slot_operand(st, r);
+    unsigned dst = handle(r);
+    if (i < 0) return SKIPPED;
+    FZ_ASSERT(st, ctxs_slot_retain(st->slots[i].slot) == st->slots[i].slot,
+              "ctxs_slot_retain returned another slot");
+    st->slots[i].refs++;
+    slot_handle_set(st, dst, i);
+    return DONE;
+}
+
+static outcome op_slot_release(fz_state *st, reader *r) {
+    unsigned h = handle(r);
+    int i = st->slot_handles[h];
+    if (i < 0) return SKIPPED;
+    st->slot_handles[h] = -1;
+    slot_drop(st, i);
+    return DONE;
+}
+
+static outcome slot_write(fz_state *st, reader *r, bool assoc) {
+    int i = slot_operand(st, r);
+    unsigned k = key_of(st, r), value = assoc ? value_of(r) : 0;
+    if (i < 0) return SKIPPED;
+    fz_slot *s = &st->slots[i];
+    touch(st, i, (int)k);
+    int status = assoc ? ctxs_slot_assoc(s->slot, st->keys.id[k], fz_value(value))
+                       : ctxs_slot_without(s->slot, st->keys.id[k]);
+    if (status != CTXS_OK)
+        return failed(st, status, assoc ? "ctxs_slot_assoc" : "ctxs_slot_without");
+    if (assoc) {
+        s->layer.value[k] = (uint16_t)value;
+    } else {
+        /* A chained layer hides the inherited entry unless it hides all. */
+        s->layer.value[k] = s->parent >= 0 && !s->cleared ? MODEL_TOMB : 0;
+    }
+    written(st, i);
+    return DONE;
+}
+
+static outcome op_slot_assoc(fz_state *st, reader *r) { return slot_write(st, r, true); }
+static outcome op_slot_without(fz_state *st, reader *r) { return slot_write(st, r, false); }
+
+static outcome op_slot_clear(fz_state *st, reader *r) {
+    int i = slot_operand(st, r);
+    if (i < 0) return SKIPPED;
+    fz_slot *s = &st->slots[i];
+    int status = ctxs_slot_clear(s->slot);
+    FZ_ASSERT(st, status == CTXS_OK, "ctxs_slot_clear returned %s", ctxs_status_string(status));
+    model_clear(&s->layer);
+    s->cleared = s->parent >= 0;
+    written(st, i);
+    touch(st, i, -1);
+    return DONE;
+}
+
+static outcome op_slot_replace(fz_state *st, reader *r) {
+    int i = slot_operand(st, r);
+    const fz_map *m = &st->maps[handle(r)];
+    if (i < 0 || m->map == NULL) return SKIPPED;
+    fz_slot *s = &st->slots[i];
+    int status = ctxs_slot_replace(s->slot, m->map);
+    FZ_ASSERT(st, status == CTXS_OK, "ctxs_slot_replace returned %s", ctxs_status_string(status));
+    s->layer = m->model;
+    s->cleared = s->parent >= 0;
+    written(st, i);
+    touch(st, i, -1);
+    return DONE;
+}
+
+static outcome op_slot_snapshot(fz_state *st, reader *r) {
+    int i = slot_operand(st, r);
+    unsigned dst = handle(r);
+    if (i < 0) return SKIPPED;
+    ctxs_map *sentinel = (ctxs_map *)&state, *out = sentinel;
+    int status = ctxs_slot_snapshot(st->slots[i].slot, &out);
+    if (status != CTXS_OK) {
+        FZ_ASSERT(st, out == sentinel, "failed snapshot touched *out");
+        return failed(st, status, "ctxs_slot_snapshot");
+    }
+    model_contents contents;
+    fz_slot_contents(st, i, &contents);
+    map_store(st, dst, out, &contents);
+    st->maps[dst].snap_slot = i;
+    st->maps[dst].snap_serial = st->slots[i].serial;
+    st->maps[dst].snap_writes = st->slots[i].writes;
+    return DONE;
+}
+
+static outcome op_slot_read(fz_state *st, reader *r) {
+    int i = slot_operand(st, r);
+    unsigned k = key_of(st, r), style = next(r);
+    if (i < 0) return SKIPPED;
+    fz_check_slot_key(st, i, k, style);
+    return DONE;
+}
+
+static outcome op_memo_set(fz_state *st, reader *r) {
+    int i = slot_operand(st, r);
+    const fz_map *m = &st->maps[handle(r)];
+    unsigned memo = FZ_MEMO_BASE + next(r) % (FZ_IDS - FZ_MEMO_BASE);
+    if (i < 0 || m->map == NULL) return SKIPPED;
+    fz_slot *s = &st->slots[i];
+    model_contents contents;
+    fz_slot_contents(st, i, &contents);
+    bool possible = s->parent < 0 && s->memo == 0 && model_equal(&contents, &m->model);
+    /* A snapshot taken since the last write is the slot's map itself. */
+    bool certain =
+        possible && m->snap_slot == i && m->snap_serial == s->serial && m->snap_writes == s->writes;
+    int stored = ctxs_slot_memo_set(s->slot, m->map, fz_value(memo));
+    FZ_ASSERT(st, stored == 0 || possible, "memo_set stored a memo it must refuse");
+    FZ_ASSERT(st, stored == 1 || !certain, "memo_set refused a memo for the current snapshot");
+    if (stored) s->memo = memo;
+    return stored ? DONE : UNCHANGED;
+}
+
+/* The thread's own slot: get (into a handle), drop, or peek. */
+static outcome op_thread(fz_state *st, reader *r) {
+    uint8_t what = next(r) % 3;
+    unsigned dst = handle(r);
+    int t = st->thread_slot;
+    if (what == 0) {
+        int i = t >= 0 ? t : slot_free_index(st);
+        if (i < 0) return SKIPPED;
+        ctxs_slot *slot = ctxs_thread_slot(st->store);
+        if (t >= 0) {
+            FZ_ASSERT(st, slot == st->slots[t].slot, "ctxs_thread_slot changed");
+        } else {
+            if (slot == NULL) return failed(st, CTXS_ENOMEM, "ctxs_thread_slot");
+            slot_register(st, i, slot, -1); /* the thread's reference */
+            st->thread_slot = i;
+        }
+        ctxs_slot_retain(slot);
+        st->slots[i].refs++;
+        slot_handle_set(st, dst, i);
+        return DONE;
+    }
+    if (what == 1) {
+        ctxs_thread_slot_drop(st->store);
+        if (t >= 0) slot_unref(st, t);
+        st->thread_slot = -1;
+        return DONE;
+    }
+    FZ_ASSERT(st, ctxs_thread_slot_peek(st->store) == (t >= 0 ? st->slots[t].slot : NULL),
+              "ctxs_thread_slot_peek disagrees");
+    return UNCHANGED;
+}
+
+/* ------------------------------------------------------------ interning */
+
+/* Builds a name in name_buffer from the operands; returns its length. */
+static size_t make_name(fz_state *st, reader *r) {
+    uint8_t kind = next(r) % 5;
+    const model_names *names = &st->names;
+    if ((kind == 3 || kind == 4) && names->count == 0) kind = 0;
+    switch (kind) {
+    case 0: return 0;
+    case 1: { /* short, straight from the input: NUL bytes included */
+        size_t length = next(r) % 24;
+        for (size_t j = 0; j < length; j++) name_buffer[j] = next(r);
+        return length;
+    }
+    case 2: { /* long: a pattern with NUL bytes in it */
+        size_t length = 200 + (size_t)next(r) * 16 + next(r);
+        uint8_t seed = next(r);
+        for (size_t j = 0; j < length; j++)
+            name_buffer[j] = (uint8_t)((seed + j * 7) % 251 * (j % 9 != 0));
+        return length;
+    }
+    case 3: { /* a known name again */
+        const model_name *n = &names->names[next(r) % names->count];
+        if (n->length > 0) memcpy(name_buffer, n->bytes, n->length);
+        return n->length;
+    }
+    default: { /* a known name with one byte changed, or one more */
+        const model_name *n = &names->names[next(r) % names->count];
+        size_t length = n->length;
+        if (length > 0) memcpy(name_buffer, n->bytes, length);
+        uint8_t at = next(r), x = next(r);
+        if (length == 0 || length == FZ_NAME_MAX || (at & 1)) {
+            if (length < FZ_NAME_MAX) name_buffer[length++] = x;
+        } else {
+            name_buffer[at % length] ^= (uint8_t)(x | 1);
+        }
+        return length;
+    }
+    }
+}
+
+static outcome op_intern(fz_state *st, reader *r) {
+    size_t length = make_name(st, r);
+    const void *bytes = length > 0 ? name_buffer : NULL;
+    int known = model_name_find(&st->names, name_buffer, length);
+    uint64_t found = 0;
+    int present = ctxs_intern_find(st->store, bytes, length, &found);
+    FZ_ASSERT(st, present == (known >= 0), "ctxs_intern_find says %d, model %d", present,
+              known >= 0);
+    FZ_ASSERT(st, !present || found == st->names.names[known].id, "ctxs_intern_find: wrong id");
+    if (known < 0 && st->names.count == MODEL_NAMES) return SKIPPED;
+
+    const uint64_t sentinel = 0x5e5e5e5e5e5e5e5eull;
+    uint64_t id = sentinel;
+    int status = ctxs_intern(st->store, bytes, length, &id);
+    if (status != CTXS_OK) {
+        FZ_ASSERT(st, known < 0, "interning a known name failed");
+        FZ_ASSERT(st, id == sentinel, "failed ctxs_intern touched *id");
+        FZ_ASSERT(st, ctxs_intern_find(st->store, bytes, length, &found) == 0,
+                  "failed ctxs_intern interned the name");
+        return failed(st, status, "ctxs_intern");
+    }
+    if (known >= 0) {
+        FZ_ASSERT(st, id == st->names.names[known].id, "a name changed its id");
+    } else {
+        FZ_ASSERT(st, model_name_by_id(&st->names, id) < 0, "two names got the id %#llx",
+                  (unsigned long long)id);
+        FZ_ASSERT(st, model_name_add(&st->names, bytes, length, id), "fuzzer out of memory");
+    }
+    const void *back = NULL;
+    size_t back_length = 0;
+    FZ_ASSERT(st, ctxs_intern_name(st->store, id, &back, &back_length) == 1,
+              "ctxs_intern_name does not know an interned id");
+    FZ_ASSERT(st, back_length == length && (length == 0 || memcmp(back, name_buffer, length) == 0),
+              "ctxs_intern_name gives other bytes (%zu, model %zu)", back_length, length);
+    (void)model_key_add(&st->keys, id);
+    return DONE;
+}
+
+/* ----------------------------------------------------------------- keys */
+
+static void key_added(fz_state *st, uint64_t id) {
+    (void)model_key_add(&st->keys, id);
+    if (model_name_by_id(&st->names, id) < 0) {
+        const void *bytes;
+        size_t length;
+        FZ_ASSERT(st, ctxs_intern_name(st->store, id, &bytes, &length) == 0,
+                  "ctxs_intern_name knows %#llx, which was never handed out",
+                  (unsigned long long)id);
+    }
+}
+
+static outcome op_key_raw(fz_state *st, reader *r) {
+    key_added(st, next64(r));
+    return UNCHANGED;
+}
+
+/* A key that agrees with a known one on most bits: deep tries and long
+ * one-child chains. */
+static outcome op_key_near(fz_state *st, reader *r) {
+    uint64_t base = st->keys.id[key_of(st, r)];
+    uint8_t shift = next(r) % 64, x = next(r);
+    key_added(st, base ^ ((uint64_t)(x | 1) << shift));
+    return UNCHANGED;
+}
+
+/* ---------------------------------------------------- failure and misuse */
+
+static outcome op_fail_next(fz_state *st, reader *r) {
+    st->fail_next = 1 + next(r) % 32;
+    return UNCHANGED;
+}
+
+static outcome op_verify(fz_state *st, reader *r) {
+    (void)r;
+    /* Checks run with the hook off: a snapshot here must not fail. */
+    ctxs_store_fail_allocation(st->store, 0);
+    st->armed = false;
+    fz_check_slots(st, true);
+    fz_check_snapshots(st);
+    return DONE;
+}
+
+static bool anything_live(const fz_state *st) {
+    for (int i = 0; i < FZ_SLOTS; i++)
+        if (st->slots[i].slot != NULL) return true;
+    for (int h = 0; h < FZ_HANDLES; h++)
+        if (st->maps[h].map != NULL && model_count(&st->maps[h].model) > 0) return true;
+    return false;
+}
+
+/* Calls that must be refused and change nothing. */
+static outcome op_invalid(fz_state *st, reader *r) {
+    uint8_t what = next(r) % 5;
+    int i = slot_operand(st, r);
+    ctxs_slot *slot = i >= 0 ? st->slots[i].slot : NULL;
+    uint64_t key = st->keys.id[key_of(st, r)];
+    switch (what) {
+    case 0: {
+        ctxs_map *map = ctxs_map_new(st->store), *sentinel = (ctxs_map *)&state, *out = sentinel;
+        FZ_ASSERT(st, ctxs_map_assoc(map, key, NULL, &out) == CTXS_EINVAL && out == sentinel,
+                  "ctxs_map_assoc accepted a NULL value");
+        ctxs_map_release(map);
+        break;
+    }
+    case 1:
+        if (slot == NULL) return SKIPPED;
+        FZ_ASSERT(st, ctxs_slot_assoc(slot, key, NULL) == CTXS_EINVAL,
+                  "ctxs_slot_assoc accepted a NULL value");
+        break;
+    case 2: {
+        if (slot == NULL) return SKIPPED;
+        ctxs_map *map = ctxs_map_new(st->store);
+        FZ_ASSERT(st, ctxs_slot_create(st->store, map, slot) == NULL,
+                  "a chained slot was made with an initial map");
+        ctxs_map_release(map);
+        break;
+    }
+    case 3: {
+        if (slot == NULL) return SKIPPED;
+        ctxs_store *other = ctxs_store_create(NULL);
+        FZ_ASSERT(st, other != NULL, "a second store could not be made");
+        ctxs_map *foreign = ctxs_map_new(other);
+        ctxs_slot *foreign_slot = ctxs_slot_create(other, NULL, NULL);
+        FZ_ASSERT(st, foreign_slot != NULL, "the second store made no slot");
+        FZ_ASSERT(st, ctxs_slot_replace(slot, foreign) == CTXS_EINVAL,
+                  "ctxs_slot_replace took another store's map");
+        FZ_ASSERT(st, ctxs_slot_create(st->store, foreign, NULL) == NULL,
+                  "a slot was made with another store's map");
+        FZ_ASSERT(st, ctxs_slot_create(st->store, NULL, foreign_slot) == NULL,
+                  "a slot was chained under another store's slot");
+        ctxs_slot_release(foreign_slot);
+        ctxs_map_release(foreign);
+        FZ_ASSERT(st, ctxs_store_destroy(other) == CTXS_OK, "the second store is busy");
+        break;
+    }
+    default:
+        FZ_ASSERT(st, ctxs_store_destroy(NULL) == CTXS_OK, "ctxs_store_destroy(NULL) failed");
+        if (!anything_live(st)) return SKIPPED;
+        FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_EBUSY,
+                  "ctxs_store_destroy did not refuse a store with live objects");
+        break;
+    }
+    return UNCHANGED;
+}
+
+/* ------------------------------------------------------------- dispatch */
+
+typedef struct operation {
+    const char *name;
+    outcome (*run)(fz_state *st, reader *r);
+} operation;
+
+/* Assocs appear twice: they are what grows tries and layers deep enough
+ * for the other operations to be interesting. */
+static const operation operations[] = {
+    {"map_new", op_map_new},
+    {"map_fork", op_map_fork},
+    {"map_release", op_map_release},
+    {"map_assoc", op_map_assoc},
+    {"map_assoc", op_map_assoc},
+    {"map_without", op_map_without},
+    {"slot_plain", op_slot_plain},
+    {"slot_chained", op_slot_chained},
+    {"slot_retain", op_slot_retain},
+    {"slot_release", op_slot_release},
+    {"slot_assoc", op_slot_assoc},
+    {"slot_assoc", op_slot_assoc},
+    {"slot_without", op_slot_without},
+    {"slot_clear", op_slot_clear},
+    {"slot_replace", op_slot_replace},
+    {"slot_snapshot", op_slot_snapshot},
+    {"slot_read", op_slot_read},
+    {"memo_set", op_memo_set},
+    {"thread", op_thread},
+    {"intern", op_intern},
+    {"key_raw", op_key_raw},
+    {"key_near", op_key_near},
+    {"fail_next", op_fail_next},
+    {"verify", op_verify},
+    {"invalid", op_invalid},
+};
+#define OPERATION_COUNT (sizeof operations / sizeof operations[0])
+
+static void state_reset(fz_state *st) {
+    memset(st, 0, sizeof *st);
+    for (int h = 0; h < FZ_HANDLES; h++) {
+        st->maps[h].snap_slot = -1;
+        st->slot_handles[h] = -1;
+    }
+    st->thread_slot = -1;
+    st->touched_slot = -1;
+    /* Keys sharing fragments down to levels 0, 1 and 11. */
+    static const uint64_t seeds[] = {1, 1 | 1u << 5, 1 | 1u << 10, 1 | 1ull << 63};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) model_key_add(&st->keys, seeds[i]);
+}
+
+static void check_all(fz_state *st, bool full) {
+    fz_check_maps(st);
+    fz_check_slots(st, full);
+    fz_check_references(st);
+}
+
+/* Releases everything; then the store must be empty and destroy cleanly. */
+static void teardown(fz_state *st) {
+    if (anything_live(st)) {
+        FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_EBUSY,
+                  "ctxs_store_destroy did not refuse a store with live objects");
+    }
+    for (int h = 0; h < FZ_HANDLES; h++) {
+        ctxs_map_release(st->maps[h].map);
+        st->maps[h].map = NULL;
+        if (st->slot_handles[h] >= 0) slot_handle_set(st, (unsigned)h, -1);
+    }
+    ctxs_thread_slot_drop(st->store);
+    if (st->thread_slot >= 0) slot_unref(st, st->thread_slot);
+    st->thread_slot = -1;
+    FZ_ASSERT(st, !anything_live(st), "model: slots outlive every handle");
+
+    ctxs_statistics stats;
+    ctxs_store_statistics(st->store, &stats);
+    FZ_ASSERT(st,
+              stats.live_roots == 0 && stats.live_nodes == 0 && stats.live_values == 0 &&
+                  stats.live_slots == 0,
+              "after releasing everything: %zu maps, %zu nodes, %zu values, %zu slots live",
+              stats.live_roots, stats.live_nodes, stats.live_values, stats.live_slots);
+    for (unsigned id = 0; id < FZ_IDS; id++) {
+        FZ_ASSERT(st, st->counts[id] == 0, "value %u: %lld references left after teardown", id,
+                  (long long)st->counts[id]);
+    }
+    FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_OK, "an emptied store is busy");
+    st->store = NULL;
+    model_names_reset(&st->names);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size == 0) return 0;
+    fz_state *st = &state;
+    state_reset(st);
+    reader r = {data, size};
+    uint8_t head = next(&r);
+    static const ctxs_backend backends[] = {CTXS_BACKEND_ARENA, CTXS_BACKEND_MALLOC,
+                                            CTXS_BACKEND_JEMALLOC};
+    ctxs_backend backend = backends[head % 3];
+    if (backend == CTXS_BACKEND_JEMALLOC && !ctxs_have_jemalloc()) backend = CTXS_BACKEND_ARENA;
+    st->full_checks = (head >> 2) & 1;
+    ctxs_store_options options = {count_retain, count_release, st, backend};
+    st->store = ctxs_store_create(&options);
+    FZ_ASSERT(st, st->store != NULL, "ctxs_store_create failed");
+    FZ_ASSERT(st, ctxs_store_backend(st->store) == backend, "the store uses another backend");
+
+    while (r.n > 0 && st->operations < FZ_MAX_OPERATIONS) {
+        st->operations++;
+        const operation *op = &operations[next(&r) % OPERATION_COUNT];
+        st->touched_slot = -1;
+        st->touched_key = -1;
+        st->armed = st->fail_next != 0;
+        if (st->armed) ctxs_store_fail_allocation(st->store, st->fail_next);
+        st->fail_next = 0;
+        fz_census before;
+        fz_census_take(st, &before);
+        outcome result = op->run(st, &r);
+        ctxs_store_fail_allocation(st->store, 0); /* unused failures must not leak into checks */
+        st->armed = false;
+        if (result == UNCHANGED) fz_census_same(st, &before, op->name);
+        if (result != SKIPPED) check_all(st, st->full_checks);
+    }
+    check_all(st, true);
+    fz_check_snapshots(st);
+    fz_check_references(st);
+    teardown(st);
+    return 0;
+}
