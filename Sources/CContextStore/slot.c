@@ -43,9 +43,9 @@ static void lineage_release(ctxs_store *store, ctxs_lineage *lineage) {
     }
 }
 
-ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent) {
-    if (parent != NULL && (initial != NULL || parent->store != store)) return NULL;
-    if (initial != NULL && initial->store != store) return NULL;
+/* Makes a slot holding `owned` (+1, taken over only on success; NULL: the
+ * empty map). */
+static ctxs_slot *slot_make(ctxs_store *store, ctxs_map *owned, ctxs_slot *parent) {
     /* A chained slot joins its parent's lineage, made now if the parent has
      * none. Allocate everything before touching the parent. */
     ctxs_lineage *fresh = NULL;
@@ -79,7 +79,7 @@ ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *par
     slot->rebuild_cost = parent != NULL ? 16 * (parent->depth + 1) : 0;
     atomic_init(&slot->stale_work, 0);
     slot->lineage = NULL;
-    slot->map = initial != NULL ? ctxs_map_fork(initial) : ctxs_map_new(store);
+    slot->map = owned != NULL ? owned : ctxs_map_new(store);
     slot->parent = parent != NULL ? ctxs_slot_retain(parent) : NULL;
     slot->store = store;
     slot->depth = parent != NULL ? parent->depth + 1 : 0;
@@ -95,6 +95,20 @@ ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *par
         if (fresh != NULL) ctxs_free(store, fresh, sizeof *fresh, CTXS_KIND_OTHER); /* lost a race */
     }
     return slot;
+}
+
+ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent) {
+    if (parent != NULL && (initial != NULL || parent->store != store)) return NULL;
+    if (initial != NULL && initial->store != store) return NULL;
+    ctxs_map *owned = initial != NULL ? ctxs_map_fork(initial) : NULL;
+    ctxs_slot *slot = slot_make(store, owned, parent);
+    if (slot == NULL) ctxs_map_release(owned); /* `initial` itself stays alive */
+    return slot;
+}
+
+ctxs_slot *ctxs_slot_adopt(ctxs_store *store, ctxs_map *map) {
+    if (map == NULL || map->store != store) return NULL;
+    return slot_make(store, map, NULL);
 }
 
 ctxs_slot *ctxs_slot_retain(ctxs_slot *slot) {

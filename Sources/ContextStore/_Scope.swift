@@ -40,8 +40,8 @@ final class _Scope: @unchecked Sendable {
         case (.copy, let parent?):
             var map: OpaquePointer?
             guard ctxs_slot_snapshot(parent, &map) == CTXS_OK.rawValue, let map else { outOfMemory() }
-            slot = ctxs_slot_create(store, map, nil)
-            ctxs_map_release(map)
+            slot = ctxs_slot_adopt(store, map)
+            if slot == nil { ctxs_map_release(map) }
         case (.chain, let parent?):
             slot = ctxs_slot_create(store, nil, parent)
         case (.share, let parent?):
@@ -75,8 +75,10 @@ final class _Scope: @unchecked Sendable {
             precondition(status == CTXS_OK.rawValue, "ContextStore: a spare scope was not recycled")
             return scope
         }
-        defer { ctxs_map_release(map) }
-        guard let slot = ctxs_slot_create(store, map, nil) else { outOfMemory() }
+        guard let slot = ctxs_slot_adopt(store, map) else {
+            ctxs_map_release(map)
+            outOfMemory()
+        }
         return _Scope(adopting: slot)
     }
 

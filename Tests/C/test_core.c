@@ -2928,6 +2928,30 @@ static void test_spares(harness *h) {
     ctxs_slot_release(child);
     ctxs_slot_release(slot);
 
+    /* ctxs_slot_adopt takes over the caller's map reference, or nothing. */
+    {
+        ctxs_map *m1 = NULL, *e = ctxs_map_new(s);
+        REQUIRE(ctxs_map_assoc(e, 4, a, &m1) == CTXS_OK);
+        ctxs_map_release(e);
+        CHECK(ctxs_slot_adopt(s, NULL) == NULL);
+        ctxs_store *elsewhere = other_store(h);
+        REQUIRE(elsewhere != NULL);
+        CHECK(ctxs_slot_adopt(elsewhere, m1) == NULL);
+        CHECK_EQ(ctxs_store_destroy(elsewhere), CTXS_OK);
+        ctxs_store_fail_allocation(s, 1);
+        CHECK(ctxs_slot_adopt(s, m1) == NULL);
+        ctxs_store_fail_allocation(s, 0);
+        CHECK_EQ(store_refs(a), 1); /* m1 still the caller's */
+        ctxs_slot *adopted = ctxs_slot_adopt(s, m1);
+        REQUIRE(adopted != NULL);
+        void *got = NULL;
+        CHECK(ctxs_slot_find(adopted, 4, &got) == 1 && got == a);
+        if (got != NULL) tv_put(h, got);
+        ctxs_slot_release(adopted); /* releases m1, the only reference */
+        CHECK_EQ(store_refs(a), 0);
+        CHECK_EQ(stats_of(s).live_roots, 0);
+    }
+
     /* Spares: one per thread; statistics leave them out; the store's
      * teardown and the thread's exit release them. */
     ctxs_store_options options = {.release = release_slot, .backend = h->backend};

@@ -219,6 +219,13 @@ int ctxs_map_check(const ctxs_map *map);
  * allocation fails or the arguments are invalid (nothing is retained). */
 ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent);
 
+/* Creates a plain slot whose current map is `map`, taking over the caller's
+ * reference to it (+1 in): ctxs_slot_create(store, map, NULL) without the
+ * fork and release of `map` that the caller would otherwise pair up.
+ * Returns a +1 slot, or NULL (and `map` is not taken) when an allocation
+ * fails or `map` is NULL or of another store. */
+ctxs_slot *ctxs_slot_adopt(ctxs_store *store, ctxs_map *map);
+
 /* Retains the slot and returns it (+1). */
 ctxs_slot *ctxs_slot_retain(ctxs_slot *slot);
 
