@@ -467,7 +467,8 @@ static inline bool edit_in_place(ctxs_map *map, ctxs_node *at, uint32_t bit, uin
     ctxs_value_retain(map->store, value);
     unsigned i = bit_index(at->datamap, bit);
     if (insert) {
-        memmove(&at->slots[i + 1], &at->slots[i], (slots - i) * sizeof(void *));
+        /* A plain loop: at most 31 pointers, and a memmove call costs more. */
+        for (unsigned j = slots; j > i; j--) at->slots[j] = at->slots[j - 1];
         at->datamap |= bit;
         map->count++;
     } else {
@@ -690,7 +691,7 @@ CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_ma
          * (I3 still holds for the bottom node), so the leaf is simply
          * unlinked from its node. */
         unsigned i = bit_index(bottom->datamap, bottom_bit);
-        memmove(&bottom->slots[i], &bottom->slots[i + 1], (node_slots(bottom) - i - 1) * sizeof(void *));
+        for (unsigned j = i + 1, n = node_slots(bottom); j < n; j++) bottom->slots[j - 1] = bottom->slots[j];
         bottom->datamap &= ~bottom_bit;
         map->count--;
         displaced->leaf = removed;

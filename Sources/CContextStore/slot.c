@@ -327,7 +327,7 @@ static inline stale changed(ctxs_slot *slot) {
 }
 
 static inline void release_stale(ctxs_slot *slot, stale old) {
-    ctxs_map_release(old.view);
+    if (old.view != NULL) ctxs_map_release(old.view); /* usually none: skip the call */
     ctxs_value_release(slot->store, old.memo);
 }
 

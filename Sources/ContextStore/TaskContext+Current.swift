@@ -47,9 +47,9 @@ extension TaskContext {
     /// Stores `box` (from `_encode`) under `id` in `slot` (from `_writeSlot`,
     /// resolved once by the caller).
     @usableFromInline static func _set(_ slot: OpaquePointer, _ id: UInt64, _ box: AnyObject) throws(ContextError) {
-        let status = withExtendedLifetime(box) {
-            ctxs_slot_assoc(slot, id, Unmanaged.passUnretained(box).toOpaque())
-        }
+        // `box` is a borrowed parameter: alive for the whole call, which
+        // is all the store needs (it retains the value itself).
+        let status = ctxs_slot_assoc(slot, id, Unmanaged.passUnretained(box).toOpaque())
         guard status == CTXS_OK.rawValue else { throw .allocationFailed }
     }
 

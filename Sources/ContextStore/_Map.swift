@@ -29,9 +29,8 @@ final class _Map: @unchecked Sendable {
     @usableFromInline
     func setting(_ id: UInt64, _ box: AnyObject) throws(ContextError) -> _Map {
         var out: OpaquePointer?
-        let status = withExtendedLifetime(box) {
-            ctxs_map_assoc(raw, id, Unmanaged.passUnretained(box).toOpaque(), &out)
-        }
+        // `box` is a borrowed parameter: alive for the whole call.
+        let status = ctxs_map_assoc(raw, id, Unmanaged.passUnretained(box).toOpaque(), &out)
         guard status == CTXS_OK.rawValue, let out else { throw .allocationFailed }
         return _Map(adopting: out)
     }
