@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-backends bench-python bench-check bench-thresholds docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-memory bench-backends bench-python bench-check bench-thresholds docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -174,18 +174,24 @@ fuzz-coverage: deps $(FUZZ_COV_BIN) ## Line and branch coverage of the C core re
 BENCH_DIR := Benchmarks
 BENCH_RAW := $(BENCH_DIR)/Results/raw
 BENCH_VENV := $(BENCH_DIR)/.venv-bench
-BENCH_PLUGIN = cd $(BENCH_DIR) && $(SWIFT) package --disable-sandbox --allow-writing-to-package-directory \
+# BENCH_ENV: environment for the benchmark process itself (set after the
+# cd, or it would apply to the cd alone).
+BENCH_ENV ?=
+BENCH_PLUGIN = cd $(BENCH_DIR) && $(BENCH_ENV) $(SWIFT) package --disable-sandbox --allow-writing-to-package-directory \
 	benchmark --no-progress --format histogramSamples --path Results/raw
 BACKEND_CFLAGS := -std=c11 -O2 -I$(C_INCLUDE)
 
 bench: deps ## The benchmark suite (release): writes Benchmarks/RESULTS.md, the chart and the README table
 	rm -rf $(BENCH_RAW) && mkdir -p $(BENCH_RAW)
 	$(BENCH_PLUGIN) --skip-target Memory
-	# Memory runs with glibc's thread cache off, so that mallinfo2 counts
-	# every allocation (a chunk reused from the cache does not move it).
-	GLIBC_TUNABLES=glibc.malloc.tcache_count=0 $(BENCH_PLUGIN) --target Memory
-	$(MAKE) --no-print-directory bench-backends bench-python
+	$(MAKE) --no-print-directory bench-memory bench-backends bench-python
 	python3 $(BENCH_DIR)/Scripts/report.py
+
+# Memory runs with glibc's thread cache off, so that mallinfo2 counts every
+# allocation (a chunk reused from the cache does not move it).
+bench-memory: BENCH_ENV = GLIBC_TUNABLES=glibc.malloc.tcache_count=0
+bench-memory: ## Bytes per set and per key (part of `make bench`)
+	$(BENCH_PLUGIN) --target Memory
 
 bench-backends: deps ## The C core's allocator backends side by side (part of `make bench`)
 	mkdir -p $(BENCH_RAW) $(TEST_C_BUILD)
