@@ -11,7 +11,7 @@ extension Task where Failure == Never {
     /// ```
     ///
     /// A plain `Task { }` shares its parent's scope; `Task.detached` is in none.
-    @discardableResult
+    @discardableResult @inlinable
     public init(
         inheriting inheritance: Inheritance,
         priority: TaskPriority? = nil,
@@ -38,7 +38,7 @@ extension Task where Failure == any Error {
     ///     return try await fetch()
     /// }
     /// ```
-    @discardableResult
+    @discardableResult @inlinable
     public init(
         inheriting inheritance: Inheritance,
         priority: TaskPriority? = nil,

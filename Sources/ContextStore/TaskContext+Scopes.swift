@@ -3,7 +3,7 @@ import CContextStore
 extension TaskContext {
     /// The scope to bind for a new scope with `inheritance`: for `.share`,
     /// the bound scope itself when there is one.
-    static func _newScope(_ inheritance: Inheritance) -> _Scope {
+    @usableFromInline static func _newScope(_ inheritance: Inheritance) -> _Scope {
         if inheritance == .share {
             let bound = _binding.get()
             if bound.slot != nil { return bound }
