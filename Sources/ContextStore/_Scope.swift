@@ -32,20 +32,12 @@ final class _Scope: @unchecked Sendable {
     /// A new scope over `enclosing` (a borrowed slot, or nil for none).
     /// Traps only when the store cannot allocate, as Swift does itself.
     static func make(_ inheritance: Inheritance, over enclosing: OpaquePointer?) -> _Scope {
-        let store = _Store.shared.raw
+        if inheritance == .copy { return copy(of: enclosing) }
         let slot: OpaquePointer?
-        switch (inheritance, enclosing) {
-        case (_, nil):
-            slot = ctxs_slot_create(store, nil, nil)
-        case (.copy, let parent?):
-            var map: OpaquePointer?
-            guard ctxs_slot_snapshot(parent, &map) == CTXS_OK.rawValue, let map else { outOfMemory() }
-            slot = ctxs_slot_adopt(store, map)
-            if slot == nil { ctxs_map_release(map) }
-        case (.chain, let parent?):
-            slot = ctxs_slot_create(store, nil, parent)
-        case (.share, let parent?):
-            slot = ctxs_slot_retain(parent)
+        if let parent = enclosing {
+            slot = inheritance == .chain ? ctxs_slot_create(_Store.shared.raw, nil, parent) : ctxs_slot_retain(parent)
+        } else {
+            slot = ctxs_slot_create(_Store.shared.raw, nil, nil)
         }
         guard let slot else { outOfMemory() }
         return _Scope(adopting: slot)

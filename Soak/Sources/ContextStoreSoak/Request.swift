@@ -76,15 +76,8 @@ struct RequestScope {
     private static func child(_ id: Int, _ mode: Inheritance, _ how: String, _ pauseChoice: UInt64?, _ ledger: Ledger)
         async
     {
-        ledger.children.add(1, ordering: .relaxed)
         let what = "request \(id) \(how) \(mode)"
-        checkInherited(id, ledger, what)
-        let key = Keys.child[mode]!
-        do {
-            try TaskContext.set(key, Keys.value(id, 33))
-        } catch {
-            ledger.fail("\(what): set threw \(error)")
-        }
+        let key = startChild(id, mode, what, ledger)
         if let pauseChoice { await pause(pauseChoice) }
         checkInherited(id, ledger, what)
         ledger.check(TaskContext.get(key), is: Keys.value(id, 33), "\(what): own key")
@@ -93,8 +86,15 @@ struct RequestScope {
     /// The synchronous part of a child, for `run(inheriting:)` with a
     /// synchronous body.
     private static func syncChild(_ id: Int, _ mode: Inheritance, _ ledger: Ledger) {
-        ledger.children.add(1, ordering: .relaxed)
         let what = "request \(id) sync run \(mode)"
+        let key = startChild(id, mode, what, ledger)
+        ledger.check(TaskContext.get(key), is: Keys.value(id, 33), "\(what): own key")
+    }
+
+    /// Counts a child, checks what it inherited and writes its own key,
+    /// which it returns.
+    private static func startChild(_ id: Int, _ mode: Inheritance, _ what: String, _ ledger: Ledger) -> ContextKey<Int> {
+        ledger.children.add(1, ordering: .relaxed)
         checkInherited(id, ledger, what)
         let key = Keys.child[mode]!
         do {
@@ -102,7 +102,7 @@ struct RequestScope {
         } catch {
             ledger.fail("\(what): set threw \(error)")
         }
-        ledger.check(TaskContext.get(key), is: Keys.value(id, 33), "\(what): own key")
+        return key
     }
 
     /// Checks a kept fork, whichever scope kept it.
