@@ -3082,6 +3082,149 @@ static void test_jemalloc_reuse(harness *h) {
 #endif
 }
 
+/* ========================================================= thread cache */
+
+/* More objects of one class than a thread cache keeps (CTXS_CACHE_DEPTH,
+ * 32, in internal.h), so that a churn also frees into the pools. */
+#define CHURN 80
+
+/* Makes `count` one-key maps and drops them all: their roots and leaves
+ * (and the slot made last) go through this thread's cache, more of them
+ * than it keeps. Returns whether every step succeeded. */
+static bool churn(ctxs_store *s, void *value, int count) {
+    ctxs_map *maps[CHURN];
+    if (count > (int)(sizeof maps / sizeof maps[0])) return false;
+    bool ok = true;
+    for (int i = 0; i < count; i++) {
+        maps[i] = NULL;
+        ok &= ctxs_map_assoc(ctxs_map_new(s), (uint64_t)i + 1, value, &maps[i]) == CTXS_OK;
+    }
+    ctxs_slot *slot = ctxs_slot_create(s, NULL, NULL);
+    ok &= slot != NULL;
+    ctxs_slot_release(slot);
+    for (int i = 0; i < count; i++) ctxs_map_release(maps[i]);
+    return ok;
+}
+
+typedef struct churn_and_wait {
+    ctxs_store *store;
+    void *value;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int churned, go;
+    bool ok;
+} churn_and_wait;
+
+static void *churn_and_exit(void *arg) {
+    churn_and_wait *c = arg;
+    c->ok = churn(c->store, c->value, CHURN);
+    return NULL; /* the thread's exit gives its cache back */
+}
+
+static void *churn_then_wait(void *arg) {
+    churn_and_wait *c = arg;
+    c->ok = churn(c->store, c->value, CHURN);
+    pthread_mutex_lock(&c->lock);
+    c->churned = 1;
+    pthread_cond_broadcast(&c->cond);
+    while (!c->go) pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Objects freed into a thread's cache are not live: statistics agree with
+ * what is held whichever thread freed them, through reuse as another kind
+ * of the same size, after the thread exits, and at teardown. */
+static void test_thread_cache(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1);
+    ctxs_statistics empty = stats_of(s);
+
+    /* Held, then freed: the figures go up by exactly what is held, and back. */
+    ctxs_map *held[8];
+    for (int i = 0; i < 8; i++) {
+        held[i] = NULL;
+        REQUIRE(ctxs_map_assoc(ctxs_map_new(s), (uint64_t)i + 1, a, &held[i]) == CTXS_OK);
+    }
+    ctxs_statistics full = stats_of(s);
+    CHECK_EQ(full.live_roots, empty.live_roots + 8);
+    CHECK_EQ(full.live_values, empty.live_values + 8);
+    CHECK(full.bytes_in_use > empty.bytes_in_use);
+    for (int i = 0; i < 8; i++) ctxs_map_release(held[i]);
+    ctxs_statistics after = stats_of(s);
+    CHECK_EQ(after.live_roots, empty.live_roots);
+    CHECK_EQ(after.live_values, empty.live_values);
+    CHECK_EQ(after.live_nodes, empty.live_nodes);
+    CHECK_EQ(after.bytes_in_use, empty.bytes_in_use);
+
+    /* A leaf and a root are the same size class: freed as one kind and
+     * made again as the other, the per-kind figures stay exact. */
+    ctxs_map *one = NULL, *two = NULL;
+    REQUIRE(ctxs_map_assoc(ctxs_map_new(s), 1, a, &one) == CTXS_OK);
+    ctxs_map_release(one); /* a root and a leaf into the cache */
+    REQUIRE(ctxs_map_assoc(ctxs_map_new(s), 2, a, &one) == CTXS_OK);
+    REQUIRE(ctxs_map_assoc(one, 3, a, &two) == CTXS_OK); /* shares the leaf of 2 */
+    ctxs_statistics mixed = stats_of(s);
+    CHECK_EQ(mixed.live_roots, empty.live_roots + 2);
+    CHECK_EQ(mixed.live_values, empty.live_values + 2);
+    ctxs_map_release(one);
+    ctxs_map_release(two);
+    CHECK_EQ(stats_of(s).live_values, empty.live_values);
+    CHECK_EQ(stats_of(s).bytes_in_use, empty.bytes_in_use);
+
+    /* A steady churn reuses what it frees: the reserve stops growing. */
+    REQUIRE(churn(s, a, CHURN));
+    size_t reserved = stats_of(s).bytes_reserved;
+    for (int round = 0; round < 100; round++) REQUIRE(churn(s, a, CHURN));
+    if (h->backend != CTXS_BACKEND_MALLOC && h->backend != CTXS_BACKEND_JEMALLOC) {
+        CHECK_EQ(stats_of(s).bytes_reserved, reserved);
+    }
+    CHECK_EQ(stats_of(s).live_roots, empty.live_roots);
+    CHECK_EQ(stats_of(s).live_slots, empty.live_slots);
+    CHECK_EQ(store_refs(a), 0);
+
+    /* A thread that churns and exits leaves nothing counted, and what its
+     * cache held is the pools' again. */
+    churn_and_wait c = {.store = s, .value = a};
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, NULL, churn_and_exit, &c) == 0);
+    pthread_join(thread, NULL);
+    CHECK(c.ok);
+    ctxs_statistics exited = stats_of(s);
+    CHECK_EQ(exited.live_roots, empty.live_roots);
+    CHECK_EQ(exited.live_values, empty.live_values);
+    CHECK_EQ(exited.live_slots, empty.live_slots);
+    CHECK_EQ(exited.bytes_in_use, empty.bytes_in_use);
+    REQUIRE(churn(s, a, CHURN));
+    if (h->backend != CTXS_BACKEND_MALLOC && h->backend != CTXS_BACKEND_JEMALLOC) {
+        CHECK_EQ(stats_of(s).bytes_reserved, exited.bytes_reserved);
+    }
+
+    /* A store destroyed while a live thread's cache holds its objects:
+     * they are not live, so the destroy succeeds, and nothing leaks. */
+    ctxs_store *t = other_store(h);
+    REQUIRE(t != NULL);
+    churn_and_wait w = {.store = t, .value = a};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    REQUIRE(pthread_create(&thread, NULL, churn_then_wait, &w) == 0);
+    pthread_mutex_lock(&w.lock);
+    while (!w.churned) pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    CHECK(w.ok);
+    CHECK_EQ(stats_of(t).live_roots, 0);
+    CHECK_EQ(ctxs_store_destroy(t), CTXS_OK);
+    pthread_mutex_lock(&w.lock);
+    w.go = 1;
+    pthread_cond_broadcast(&w.cond);
+    pthread_mutex_unlock(&w.lock);
+    pthread_join(thread, NULL);
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    CHECK_EQ(store_refs(a), 0);
+    tv_drop(a);
+}
+
 /* ================================================================ runner */
 
 typedef void (*test_fn)(harness *h);
@@ -3107,6 +3250,7 @@ static const struct {
     {"threads_intern", test_threads_intern},
     {"in_place", test_in_place},
     {"spares", test_spares},
+    {"thread_cache", test_thread_cache},
     {"jemalloc_reuse", test_jemalloc_reuse},
 };
 
