@@ -33,7 +33,7 @@ RAW = os.path.join(BENCH, "Results", "raw")
 THRESHOLDS = os.path.join(BENCH, "Thresholds", "mallocs.json")
 SIZES = [1, 8, 64, 1024, 65536]
 # Benchmarks measured one operation per iteration; all others run 1,000.
-UNSCALED_OPS = {"task", "task-copy"}
+UNSCALED_OPS = {"task", "task-copy", "task-share", "task-bind"}
 SAMPLE_FILE = re.compile(r"^[^.]+\.(?P<target>[^.]+)\.(?P<name>[^.]+)\.(?P<metric>[^.]+)\.histogram\.samples\.tsv$")
 
 
@@ -212,7 +212,8 @@ class Report:
             ("`run(inheriting:)` empty body: `.copy` / `.share` / `.chain`", [("run-copy", "ContextStore", 8), ("run-share", "ContextStore", 8), ("run-chain", "ContextStore", 8)]),
             ("get in a chained scope, depth 1 / 8 / 64", [("get-chained", "ContextStore", d) for d in (1, 8, 64)]),
             ("set, replace, n = 8: a class value (stored as itself) / a `String` (boxed)", [("set-replace", "ContextStore", 8), ("set-replace-boxed", "ContextStore", 8)]),
-            ("`Task {}` / `Task(inheriting: .copy)`, create + await", [("task", "Task", 8), ("task-copy", "ContextStore", 8)]),
+            ("create + await (one CPU): `Task {}` / `withValue { Task {} }` (any binding: the floor) / `Task(inheriting: .share)` / `Task(inheriting: .copy)`",
+             [("task", "Task", 8), ("task-bind", "TaskLocal", 8), ("task-share", "ContextStore", 8), ("task-copy", "ContextStore", 8)]),
         ]
         lines = ["**Floors, forks and scopes** (ns/op, median)", "", "| operation | figures |", "|---|---|"]
         for label, keys in rows:
@@ -275,6 +276,11 @@ class Report:
             lines.append(f"| {what} | {shown} | {limit} | {'met' if passes else '**missed**'} |")
         met = sum(1 for t in self.targets if t[3])
         lines += ["", f"{met} of {len(self.targets)} targets met."]
+        task, bind, share = self.ns("task", "Task", 8), self.ns("task-bind", "TaskLocal", 8), self.ns("task-share", "ContextStore", 8)
+        if task and bind and share:
+            lines += ["", f"For the task target, the floor in this run: one task-local binding around `Task {{}}` "
+                          f"(which any context a child has and its parent does not needs) is {bind / task:.2f}× `Task {{}}`, "
+                          f"and `Task(inheriting: .share)` (that binding, with no new scope) is {share / task:.2f}×."]
         return "\n".join(lines)
 
     def body(self):

@@ -44,15 +44,29 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // `make bench` runs this target on one CPU (see the Makefile): a task's
+    // create + await is bimodal on two vCPUs, and which mode a benchmark
+    // landed in varied from run to run.
     let tasks = Benchmark.Configuration(scalingFactor: .one)
     Benchmark(name("task", "Task", 8), configuration: tasks) { benchmark in
         await TaskContext.run(with: context) {
             for _ in benchmark.scaledIterations { await Task { blackHole(1) }.value }
         }
     }
-    Benchmark(name("task-copy", "ContextStore", 8), configuration: tasks) { benchmark in
+    // The floor of any context a child task gets and its parent does not:
+    // one task-local binding around `Task {}`, which copies it in.
+    Benchmark(name("task-bind", "TaskLocal", 8), configuration: tasks) { benchmark in
         await TaskContext.run(with: context) {
-            for _ in benchmark.scaledIterations { await Task(inheriting: .copy) { blackHole(1) }.value }
+            for _ in benchmark.scaledIterations {
+                await Locals.plainObject.withValue(object) { Task { blackHole(1) } }.value
+            }
+        }
+    }
+    for (label, mode) in [("copy", Inheritance.copy), ("share", .share)] {
+        Benchmark(name("task-\(label)", "ContextStore", 8), configuration: tasks) { benchmark in
+            await TaskContext.run(with: context) {
+                for _ in benchmark.scaledIterations { await Task(inheriting: mode) { blackHole(1) }.value }
+            }
         }
     }
 }
