@@ -226,7 +226,9 @@ ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *par
  * fails or `map` is NULL or of another store. */
 ctxs_slot *ctxs_slot_adopt(ctxs_store *store, ctxs_map *map);
 
-/* Retains the slot and returns it (+1). */
+/* Retains the slot and returns it (+1). The caller must hold a reference
+ * already (or borrow one that cannot go away meanwhile): a release that
+ * sees the count at 1 frees the slot without a locked decrement. */
 ctxs_slot *ctxs_slot_retain(ctxs_slot *slot);
 
 /* Releases one reference; the last one releases the slot's map and parent.
