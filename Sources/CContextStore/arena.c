@@ -6,7 +6,10 @@
  * its newest 64 KiB chunk. Chunks go back to the system only when the store
  * is destroyed, so freed objects are reused and a steady workload reaches a
  * fixed footprint. A pool is guarded by its own spin lock, which also guards
- * its live counters, so statistics cost no extra atomic operation.
+ * its live counters, so statistics cost no extra atomic operation. The six
+ * smallest classes are fronted by per-thread caches (thread.c, ctxs_alloc):
+ * an object in a cache still counts as live in its pool, and the cache's
+ * corrections, applied by the statistics, take it off again.
  *
  * The malloc backend calls malloc/free per object; the jemalloc backend calls
  * mallocx/sdallocx on an arena of its own (created with "arenas.create", and
