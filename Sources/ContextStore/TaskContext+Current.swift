@@ -36,12 +36,19 @@ extension TaskContext {
         return slot
     }
 
-    /// The object stored under `id` in the current context (see `_encode`), or nil.
-    @usableFromInline static func _find(_ id: UInt64) -> AnyObject? {
+    /// What `body` makes of the object stored under `id` in the current
+    /// context (see `_encode`), or nil when there is none. A borrowed read:
+    /// `body` runs under the slot's lock with the object unretained, which
+    /// saves retaining and releasing it, so `body` copies out what it needs
+    /// and never calls into the store.
+    @inlinable @inline(__always)
+    static func _withStored<R>(_ id: UInt64, _ body: (AnyObject) -> R?) -> R? {
         guard let slot = _readSlot() else { return nil }
-        var value: UnsafeMutableRawPointer?
-        guard ctxs_slot_find(slot, id, &value) == 1, let value else { return nil }
-        return Unmanaged<AnyObject>.fromOpaque(value).takeRetainedValue()
+        var raw: UnsafeMutableRawPointer?
+        var held: OpaquePointer?
+        guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw, let held else { return nil }
+        defer { ctxs_slot_read_end(held) }
+        return Unmanaged<AnyObject>.fromOpaque(raw)._withUnsafeGuaranteedRef(body)
     }
 
     /// Stores `box` (from `_encode`) under `id` in `slot` (from `_writeSlot`,
@@ -96,15 +103,8 @@ extension TaskContext {
     /// ```
     @inlinable
     public static func get<Value>(_ key: ContextKey<Value>) -> Value? {
-        guard let id = key._readID, let slot = _readSlot() else { return nil }
-        // A borrowed read: the value is copied out under the slot's lock,
-        // which saves retaining and releasing its object. Nothing below
-        // calls into the store before `ctxs_slot_read_end`.
-        var raw: UnsafeMutableRawPointer?
-        var held: OpaquePointer?
-        guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw, let held else { return nil }
-        defer { ctxs_slot_read_end(held) }
-        return Unmanaged<AnyObject>.fromOpaque(raw)._withUnsafeGuaranteedRef { _decode($0, as: Value.self) }
+        guard let id = key._readID else { return nil }
+        return _withStored(id) { _decode($0, as: Value.self) }
     }
 
     /// The value under `key`, or `default`.
@@ -123,8 +123,8 @@ extension TaskContext {
     /// let id = TaskContext.get("request_id") as? String
     /// ```
     public static func get(_ name: String) -> (any Sendable)? {
-        guard let id = _Store.shared.lookup(name), let object = _find(id) else { return nil }
-        return _anyValue(object)
+        guard let id = _Store.shared.lookup(name) else { return nil }
+        return _withStored(id) { _anyValue($0) }
     }
 
     /// The value under `name` if it is a `Value`, else `default`.
@@ -134,8 +134,8 @@ extension TaskContext {
     /// ```
     @inlinable
     public static func get<Value>(_ name: String, default defaultValue: Value) -> Value {
-        guard let id = _Store.shared.lookup(name), let object = _find(id) else { return defaultValue }
-        return _anyValue(object) as? Value ?? defaultValue
+        guard let id = _Store.shared.lookup(name) else { return defaultValue }
+        return _withStored(id) { _anyValue($0) as? Value } ?? defaultValue
     }
 
     // MARK: Writing
