@@ -119,7 +119,7 @@ extension ContextStoreTests {
                 #expect(TaskContext.get("\u{FFFD}") == nil)
                 let slot = try TaskContext._writeSlot("from C")
                 try TaskContext._set(slot, ids[0], _Box(100))
-                #expect(TaskContext._find(ids[0]).map { _decode($0, as: Int.self) } == 100)
+                #expect(TaskContext._withStored(ids[0]) { _decode($0, as: Int.self) } == 100)
                 try TaskContext.remove(ContextKey<Int>("\u{FFFD}"))  // not the same key: nothing removed
                 #expect(TaskContext.current.count == invalid.count)
             }

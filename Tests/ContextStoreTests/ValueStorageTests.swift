@@ -61,12 +61,11 @@ extension ContextStoreTests {
                 try TaskContext.set(dogKey, rex)
                 // (Compared outside #expect: the macro's expansion of an
                 // AnyObject === Dog comparison crashes Swift 6.3.1's SILGen.)
-                let stored: AnyObject? = dogKey._readID.flatMap { TaskContext._find($0) }
-                let isTheInstance = stored.map { ObjectIdentifier($0) == ObjectIdentifier(rex) } ?? false
+                let stored = dogKey._readID.flatMap { TaskContext._withStored($0) { ObjectIdentifier($0) } }
+                let isTheInstance = stored == ObjectIdentifier(rex)
                 #expect(isTheInstance, "no box around a class instance")
                 try TaskContext.set(intKey, 5)
-                let boxed: AnyObject? = intKey._readID.flatMap { TaskContext._find($0) }
-                let isABox = boxed.map { $0 is _Box<Int> } ?? false
+                let isABox = intKey._readID.flatMap { TaskContext._withStored($0) { $0 is _Box<Int> } } ?? false
                 #expect(isABox)
             }
         }
