@@ -106,8 +106,7 @@ int ctxs_arena_init(ctxs_arena *arena, ctxs_backend backend) {
     if (backend == CTXS_BACKEND_DEFAULT) backend = CTXS_DEFAULT_BACKEND;
     switch (backend) {
     case CTXS_BACKEND_ARENA:
-    case CTXS_BACKEND_MALLOC:
-        break;
+    case CTXS_BACKEND_MALLOC: break;
     case CTXS_BACKEND_JEMALLOC: {
 #ifdef CTXS_WITH_JEMALLOC
         unsigned index = 0;
@@ -118,8 +117,7 @@ int ctxs_arena_init(ctxs_arena *arena, ctxs_backend backend) {
         return CTXS_EINVAL;
 #endif
     }
-    default:
-        return CTXS_EINVAL;
+    default: return CTXS_EINVAL;
     }
     arena->backend = backend;
     return CTXS_OK;
@@ -143,8 +141,7 @@ void ctxs_arena_destroy(ctxs_arena *arena) {
 #endif
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 

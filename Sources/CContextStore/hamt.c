@@ -137,7 +137,6 @@ static inline bool fits_in_place(unsigned capacity, unsigned slots) {
     return slots <= capacity && capacity <= capacity_for(slots) + 2u;
 }
 
-
 /* ----------------------------------------------------------- refcounts */
 
 static inline void leaf_retain(ctxs_leaf *leaf) {
@@ -313,7 +312,8 @@ static void shape_insert_leaf(shape *s, const ctxs_node *src, uint32_t bit, ctxs
 /* migrate-leaf-to-node: the leaf of fragment `bit` leaves the data group and
  * `child` (which holds it now) joins the child group. */
 static void shape_leaf_to_node(shape *s, const ctxs_node *src, uint32_t bit, ctxs_node *child) {
-    unsigned from = bit_index(src->datamap, bit), leaves = node_leaves(src), slots = node_slots(src);
+    unsigned from = bit_index(src->datamap, bit), leaves = node_leaves(src),
+             slots = node_slots(src);
     unsigned to = leaves - 1 + bit_index(src->nodemap, bit);
     s->datamap = src->datamap & ~bit;
     s->nodemap = src->nodemap | bit;
@@ -402,8 +402,8 @@ static unsigned exclusive_levels(bool exclusive, ctxs_node *const *path, unsigne
  * exclusive map, the map itself updated in place (its reference to a shared
  * node it no longer uses goes to displaced->node). */
 static void finish_path(plan *p, ctxs_map *map, ctxs_node **path, unsigned level, unsigned owned,
-                        uint64_t key, ctxs_node *built, bool replaced, size_t count,
-                        bool exclusive, ctxs_displaced *displaced, ctxs_map **out) {
+                        uint64_t key, ctxs_node *built, bool replaced, size_t count, bool exclusive,
+                        ctxs_displaced *displaced, ctxs_map **out) {
     /* `replaced`: built is not the node that was at path[level]. */
     while (level-- > 0) {
         ctxs_node *parent = path[level];
@@ -455,7 +455,8 @@ static inline bool edit_in_place(ctxs_map *map, ctxs_node *at, uint32_t bit, uin
                                  void *value, bool insert, ctxs_displaced *displaced, int *status) {
     unsigned slots = node_slots(at);
     if (insert && !fits_in_place(at->capacity, slots + 1)) return false;
-    ctxs_leaf *leaf = ctxs_alloc(map->store, sizeof *leaf, value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
+    ctxs_leaf *leaf =
+        ctxs_alloc(map->store, sizeof *leaf, value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
     if (leaf == NULL) {
         *status = CTXS_ENOMEM;
         return true;
@@ -479,12 +480,18 @@ static inline bool edit_in_place(ctxs_map *map, ctxs_node *at, uint32_t bit, uin
     return true;
 }
 
-typedef enum assoc_case { ASSOC_EMPTY, ASSOC_SAME, ASSOC_REPLACE, ASSOC_INSERT, ASSOC_MIGRATE } assoc_case;
+typedef enum assoc_case {
+    ASSOC_EMPTY,
+    ASSOC_SAME,
+    ASSOC_REPLACE,
+    ASSOC_INSERT,
+    ASSOC_MIGRATE
+} assoc_case;
 
 /* `given`: insert this existing leaf (shared, no value callback) instead
  * of making one for key -> value. */
-CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *given, bool exclusive,
-                          ctxs_map **out, ctxs_displaced *displaced) {
+CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *given,
+                          bool exclusive, ctxs_map **out, ctxs_displaced *displaced) {
     ctxs_store *store = map->store;
     ctxs_node *path[CTXS_MAX_LEVELS];
     unsigned depth = 0, shift = 0;
@@ -503,7 +510,8 @@ CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *g
             if (node->datamap & bit) {
                 other = node->slots[bit_index(node->datamap, bit)];
                 if (other->key == key) {
-                    kind = (given != NULL ? other == given : other->value == value) ? ASSOC_SAME : ASSOC_REPLACE;
+                    kind = (given != NULL ? other == given : other->value == value) ? ASSOC_SAME
+                                                                                    : ASSOC_REPLACE;
                 } else {
                     kind = ASSOC_MIGRATE;
                     unsigned s = shift + CTXS_BITS;
@@ -530,8 +538,8 @@ CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *g
     unsigned owned = kind == ASSOC_EMPTY ? 0 : exclusive_levels(exclusive, path, depth + 1);
     if (owned == depth + 1 && given == NULL && (kind == ASSOC_REPLACE || kind == ASSOC_INSERT)) {
         int status;
-        if (edit_in_place(map, path[depth], fragment_bit(key, shift), key, value, kind == ASSOC_INSERT,
-                          displaced, &status)) {
+        if (edit_in_place(map, path[depth], fragment_bit(key, shift), key, value,
+                          kind == ASSOC_INSERT, displaced, &status)) {
             *out = map;
             return status;
         }
@@ -540,7 +548,8 @@ CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *g
     /* Plan: list every object the result needs, bottom-up, then allocate. */
     plan p;
     plan_init(&p, store);
-    if (given == NULL) plan_need(&p, sizeof(ctxs_leaf), value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
+    if (given == NULL)
+        plan_need(&p, sizeof(ctxs_leaf), value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
     write_mode bottom_mode = COPY;
     if (kind == ASSOC_EMPTY) {
         plan_need_node(&p, 1);
@@ -641,7 +650,7 @@ int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_disp
 /* -------------------------------------------------------------- without */
 
 CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_map **out,
-                   ctxs_displaced *displaced) {
+                            ctxs_displaced *displaced) {
     ctxs_store *store = map->store;
     ctxs_node *path[CTXS_MAX_LEVELS];
     unsigned depth = 0, shift = 0;
@@ -686,12 +695,14 @@ CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_ma
     ctxs_node *bottom = path[depth];
     uint32_t bottom_bit = fragment_bit(key, shift);
     bool collapses = depth > 0 && node_leaves(bottom) == 2 && node_children(bottom) == 0;
-    if (owned == depth + 1 && !collapses && fits_in_place(bottom->capacity, node_slots(bottom) - 1)) {
+    if (owned == depth + 1 && !collapses &&
+        fits_in_place(bottom->capacity, node_slots(bottom) - 1)) {
         /* Fast path: the whole path is exclusive and no level collapses
          * (I3 still holds for the bottom node), so the leaf is simply
          * unlinked from its node. */
         unsigned i = bit_index(bottom->datamap, bottom_bit);
-        for (unsigned j = i + 1, n = node_slots(bottom); j < n; j++) bottom->slots[j - 1] = bottom->slots[j];
+        for (unsigned j = i + 1, n = node_slots(bottom); j < n; j++)
+            bottom->slots[j - 1] = bottom->slots[j];
         bottom->datamap &= ~bottom_bit;
         map->count--;
         displaced->leaf = removed;

@@ -3,7 +3,6 @@
  */
 #include "internal.h"
 
-
 /* Depth-first: at each level, the node's leaves, then its children. */
 void ctxs_map_iter_init(ctxs_map_iter *iter, const ctxs_map *map) {
     iter->depth = map->root == NULL ? -1 : 0;
@@ -39,7 +38,8 @@ int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *key, void **value) {
 static size_t count_nodes(const ctxs_node *node) {
     if (node == NULL) return 0;
     size_t total = 1;
-    for (unsigned i = node_leaves(node); i < node_slots(node); i++) total += count_nodes(node->slots[i]);
+    for (unsigned i = node_leaves(node); i < node_slots(node); i++)
+        total += count_nodes(node->slots[i]);
     return total;
 }
 

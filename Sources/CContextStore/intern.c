@@ -78,7 +78,8 @@ static size_t table_bytes(const ctxs_name_table *t) {
 }
 
 static ctxs_name_index *index_new(ctxs_store *store, size_t capacity) {
-    ctxs_name_index *x = ctxs_malloc(store, sizeof(ctxs_name_index) + capacity * sizeof(ctxs_name *));
+    ctxs_name_index *x =
+        ctxs_malloc(store, sizeof(ctxs_name_index) + capacity * sizeof(ctxs_name *));
     if (x == NULL) return NULL;
     x->retired_next = NULL;
     x->capacity = capacity;
@@ -166,8 +167,8 @@ static void table_put(ctxs_name_table *t, ctxs_name *name) {
 int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
     ctxs_interner *in = &store->interner;
     uint64_t hash = hash_bytes(in->seed, bytes, length);
-    ctxs_name *name = table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash,
-                                 bytes, length);
+    ctxs_name *name =
+        table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash, bytes, length);
     if (name == NULL) return 0;
     *id = name->id;
     return 1;
@@ -176,8 +177,8 @@ int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64
 int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
     ctxs_interner *in = &store->interner;
     uint64_t hash = hash_bytes(in->seed, bytes, length);
-    ctxs_name *name = table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash,
-                                 bytes, length);
+    ctxs_name *name =
+        table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash, bytes, length);
     if (name != NULL) {
         *id = name->id;
         return CTXS_OK;

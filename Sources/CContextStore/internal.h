@@ -80,29 +80,29 @@ typedef enum ctxs_kind {
     CTXS_KIND_COUNT
 } ctxs_kind;
 
-#define CTXS_ARENA_GRAIN 16u                  /* size classes are multiples of this */
-#define CTXS_ARENA_CLASSES 17u                /* 16, 32, ..., 272 bytes */
+#define CTXS_ARENA_GRAIN 16u   /* size classes are multiples of this */
+#define CTXS_ARENA_CLASSES 17u /* 16, 32, ..., 272 bytes */
 #define CTXS_ARENA_MAX (CTXS_ARENA_GRAIN * CTXS_ARENA_CLASSES)
-#define CTXS_ARENA_CHUNK (64u * 1024u)        /* bytes taken from malloc at a time */
+#define CTXS_ARENA_CHUNK (64u * 1024u) /* bytes taken from malloc at a time */
 
 /* One size class of the arena backend. Padded to a cache line so that
  * threads allocating different sizes do not share one. */
 typedef struct ctxs_pool {
     ctxs_lock lock;
-    void *free_list;                 /* guarded by lock: freed objects, linked through word 0 */
-    char *bump;                      /* guarded by lock: next unused byte of the newest chunk */
-    char *end;                       /* guarded by lock: end of the newest chunk */
-    void *chunks;                    /* guarded by lock: every chunk, linked through word 0 */
-    size_t live[CTXS_KIND_COUNT];    /* guarded by lock: live objects of each kind */
-    size_t reserved;                 /* guarded by lock: bytes of all chunks */
+    void *free_list;              /* guarded by lock: freed objects, linked through word 0 */
+    char *bump;                   /* guarded by lock: next unused byte of the newest chunk */
+    char *end;                    /* guarded by lock: end of the newest chunk */
+    void *chunks;                 /* guarded by lock: every chunk, linked through word 0 */
+    size_t live[CTXS_KIND_COUNT]; /* guarded by lock: live objects of each kind */
+    size_t reserved;              /* guarded by lock: bytes of all chunks */
 } __attribute__((aligned(64))) ctxs_pool;
 
 typedef struct ctxs_arena {
-    ctxs_backend backend;                    /* immutable: never CTXS_BACKEND_DEFAULT */
-    unsigned jemalloc_arena;                 /* immutable: the dedicated arena (jemalloc only) */
-    _Atomic size_t live[CTXS_KIND_COUNT];    /* malloc/jemalloc: live objects of each kind */
-    _Atomic size_t bytes;                    /* malloc/jemalloc: bytes of live objects */
-    ctxs_pool pools[CTXS_ARENA_CLASSES];     /* arena backend only */
+    ctxs_backend backend;                 /* immutable: never CTXS_BACKEND_DEFAULT */
+    unsigned jemalloc_arena;              /* immutable: the dedicated arena (jemalloc only) */
+    _Atomic size_t live[CTXS_KIND_COUNT]; /* malloc/jemalloc: live objects of each kind */
+    _Atomic size_t bytes;                 /* malloc/jemalloc: bytes of live objects */
+    ctxs_pool pools[CTXS_ARENA_CLASSES];  /* arena backend only */
 } ctxs_arena;
 
 int ctxs_arena_init(ctxs_arena *arena, ctxs_backend backend);
@@ -151,8 +151,8 @@ typedef struct ctxs_node {
 typedef struct ctxs_leaf {
     _Atomic uint32_t refs; /* nodes holding this leaf */
     uint32_t unused;
-    uint64_t key;          /* immutable */
-    void *value;           /* immutable; NULL only in a chained slot's layer (a removal) */
+    uint64_t key; /* immutable */
+    void *value;  /* immutable; NULL only in a chained slot's layer (a removal) */
 } ctxs_leaf;
 
 struct ctxs_map {
@@ -174,19 +174,19 @@ typedef struct ctxs_lineage {
 struct ctxs_slot {
     _Atomic uint32_t refs; /* holders, including chained children */
     ctxs_lock lock;
-    bool cleared;          /* guarded by lock: a chained layer hides everything inherited */
-    ctxs_map *map;         /* guarded by lock: the contents, or a chained slot's layer */
-    void *memo;            /* guarded by lock: the owner's object for `map` as it is now
-                              (retained via options.retain); NULL after any write */
-    ctxs_slot *parent;     /* immutable; retained; NULL for a plain slot */
-    ctxs_lineage *lineage; /* retained; a plain slot's is set (under lock) when its first
-                              chained child is made; a chained slot's is immutable */
-    ctxs_map *view;        /* guarded by lock: a chained slot's merged contents, or NULL */
-    uint64_t view_generation; /* guarded by lock: the lineage generation `view` reflects */
-    size_t rebuild_cost;   /* guarded by lock: work the last rebuild of `view` took */
+    bool cleared;              /* guarded by lock: a chained layer hides everything inherited */
+    ctxs_map *map;             /* guarded by lock: the contents, or a chained slot's layer */
+    void *memo;                /* guarded by lock: the owner's object for `map` as it is now
+                                  (retained via options.retain); NULL after any write */
+    ctxs_slot *parent;         /* immutable; retained; NULL for a plain slot */
+    ctxs_lineage *lineage;     /* retained; a plain slot's is set (under lock) when its first
+                                  chained child is made; a chained slot's is immutable */
+    ctxs_map *view;            /* guarded by lock: a chained slot's merged contents, or NULL */
+    uint64_t view_generation;  /* guarded by lock: the lineage generation `view` reflects */
+    size_t rebuild_cost;       /* guarded by lock: work the last rebuild of `view` took */
     _Atomic size_t stale_work; /* levels walked by reads since `view` went stale */
-    ctxs_store *store;     /* immutable */
-    size_t depth;          /* immutable: 0 plain, parent->depth + 1 chained */
+    ctxs_store *store;         /* immutable */
+    size_t depth;              /* immutable: 0 plain, parent->depth + 1 chained */
 };
 
 /* --------------------------------------------------------------- interning */
@@ -199,24 +199,24 @@ typedef struct ctxs_name {
 } ctxs_name;
 
 typedef struct ctxs_name_table {
-    void *retired_next;      /* list of replaced tables, freed with the store */
-    size_t mask;             /* capacity - 1; capacity is a power of two */
+    void *retired_next; /* list of replaced tables, freed with the store */
+    size_t mask;        /* capacity - 1; capacity is a power of two */
     _Atomic(ctxs_name *) slots[];
 } ctxs_name_table;
 
 typedef struct ctxs_name_index {
-    void *retired_next;      /* list of replaced arrays, freed with the store */
+    void *retired_next; /* list of replaced arrays, freed with the store */
     size_t capacity;
-    ctxs_name *names[];      /* names[i] has counter i + 1; written before count is published */
+    ctxs_name *names[]; /* names[i] has counter i + 1; written before count is published */
 } ctxs_name_index;
 
 typedef struct ctxs_interner {
-    pthread_mutex_t lock;                 /* serialises writers; readers take no lock */
-    uint64_t seed;                        /* immutable: per-store hash seed */
-    _Atomic(ctxs_name_table *) table;     /* published with release, never freed while live */
-    _Atomic(ctxs_name_index *) index;     /* likewise */
-    _Atomic size_t count;                 /* names published; release after names[count-1] */
-    void *retired;                        /* guarded by lock: replaced tables and arrays */
+    pthread_mutex_t lock;             /* serialises writers; readers take no lock */
+    uint64_t seed;                    /* immutable: per-store hash seed */
+    _Atomic(ctxs_name_table *) table; /* published with release, never freed while live */
+    _Atomic(ctxs_name_index *) index; /* likewise */
+    _Atomic size_t count;             /* names published; release after names[count-1] */
+    void *retired;                    /* guarded by lock: replaced tables and arrays */
 } ctxs_interner;
 
 int ctxs_interner_init(ctxs_interner *interner);
@@ -225,16 +225,16 @@ void ctxs_interner_destroy(ctxs_interner *interner);
 /* ------------------------------------------------------------------ store */
 
 struct ctxs_store {
-    ctxs_value_fn retain;        /* immutable */
-    ctxs_value_fn release;       /* immutable */
-    void *context;               /* immutable */
+    ctxs_value_fn retain;         /* immutable */
+    ctxs_value_fn release;        /* immutable */
+    void *context;                /* immutable */
     _Atomic uint64_t allocations; /* allocation attempts; exact when single-threaded */
-    _Atomic uint64_t fail_at;    /* the allocation number that fails; 0 = none */
-    ctxs_map *empty;             /* immutable: the shared empty map */
-    pthread_key_t thread_key;    /* immutable: each thread's own slot (see thread.c) */
-    pthread_key_t spare_key;     /* immutable: each thread's spare cell (see thread.c) */
-    uint64_t serial;             /* immutable: unique per store in this process, never 0 */
-    pthread_mutex_t spares_lock; /* guards `spares`, the list of spare cells */
+    _Atomic uint64_t fail_at;     /* the allocation number that fails; 0 = none */
+    ctxs_map *empty;              /* immutable: the shared empty map */
+    pthread_key_t thread_key;     /* immutable: each thread's own slot (see thread.c) */
+    pthread_key_t spare_key;      /* immutable: each thread's spare cell (see thread.c) */
+    uint64_t serial;              /* immutable: unique per store in this process, never 0 */
+    pthread_mutex_t spares_lock;  /* guards `spares`, the list of spare cells */
     struct ctxs_spare_cell *spares;
     ctxs_interner interner;
     ctxs_arena arena;
@@ -315,7 +315,9 @@ static inline unsigned bit_index(uint32_t map, uint32_t bit) { return popcount32
 
 static inline unsigned node_leaves(const ctxs_node *n) { return popcount32(n->datamap); }
 static inline unsigned node_children(const ctxs_node *n) { return popcount32(n->nodemap); }
-static inline unsigned node_slots(const ctxs_node *n) { return popcount32(n->datamap | n->nodemap); }
+static inline unsigned node_slots(const ctxs_node *n) {
+    return popcount32(n->datamap | n->nodemap);
+}
 
 /* The leaf for key, or NULL (borrowed from map). Inline so that each
  * CTXS_HOT caller gets it compiled with POPCNT. */
@@ -341,13 +343,14 @@ void ctxs_thread_slot_destructor(void *slot);
 /* One thread's state for one store: its spare scope object (see
  * ctxs_thread_spare_put) and its cache of small objects (see ctxs_alloc). */
 typedef struct ctxs_spare_cell {
-    ctxs_store *store;               /* immutable */
-    _Atomic(void *) object;          /* written by the owning thread only; read by statistics */
-    struct ctxs_spare_cell *next;    /* guarded by store->spares_lock */
-    struct ctxs_spare_cell **link;   /* guarded by store->spares_lock: the pointer to this cell */
-    void *cached[CTXS_CACHE_CLASSES];               /* owner only: free objects, linked through word 0 */
-    unsigned cached_count[CTXS_CACHE_CLASSES];      /* owner only */
-    _Atomic size_t corrections[CTXS_CACHE_CLASSES][CTXS_KIND_COUNT]; /* written by the owner; read by statistics */
+    ctxs_store *store;                /* immutable */
+    _Atomic(void *) object;           /* written by the owning thread only; read by statistics */
+    struct ctxs_spare_cell *next;     /* guarded by store->spares_lock */
+    struct ctxs_spare_cell **link;    /* guarded by store->spares_lock: the pointer to this cell */
+    void *cached[CTXS_CACHE_CLASSES]; /* owner only: free objects, linked through word 0 */
+    unsigned cached_count[CTXS_CACHE_CLASSES]; /* owner only */
+    _Atomic size_t corrections[CTXS_CACHE_CLASSES]
+                              [CTXS_KIND_COUNT]; /* written by the owner; read by statistics */
 } ctxs_spare_cell;
 
 void ctxs_thread_spare_destructor(void *cell);

@@ -92,7 +92,8 @@ static ctxs_slot *slot_make(ctxs_store *store, ctxs_map *owned, ctxs_slot *paren
         slot->lineage = parent->lineage;
         atomic_fetch_add_explicit(&slot->lineage->refs, 1, memory_order_relaxed);
         ctxs_lock_release(&parent->lock);
-        if (fresh != NULL) ctxs_free(store, fresh, sizeof *fresh, CTXS_KIND_OTHER); /* lost a race */
+        if (fresh != NULL)
+            ctxs_free(store, fresh, sizeof *fresh, CTXS_KIND_OTHER); /* lost a race */
     }
     return slot;
 }
@@ -218,11 +219,13 @@ static int refresh_view(ctxs_slot *slot, uint64_t *generation) {
 CTXS_HOT static const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
     bool chained = slot->parent != NULL;
     if (chained) {
-        uint64_t fresh = UINT64_MAX; /* after a refresh: a view this new reflects every write before the call */
+        uint64_t fresh =
+            UINT64_MAX; /* after a refresh: a view this new reflects every write before the call */
         for (int attempt = 0; attempt < 2; attempt++) {
             ctxs_lock_acquire(&slot->lock);
             ctxs_map *view = current_view(slot);
-            if (view == NULL && slot->view != NULL && slot->view_generation >= fresh) view = slot->view;
+            if (view == NULL && slot->view != NULL && slot->view_generation >= fresh)
+                view = slot->view;
             if (view != NULL) {
                 const ctxs_leaf *leaf = ctxs_find_leaf_inline(view, key);
                 if (leaf != NULL) {
@@ -232,8 +235,9 @@ CTXS_HOT static const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ct
                 ctxs_lock_release(&slot->lock);
                 return NULL;
             }
-            bool rebuild = attempt == 0 &&
-                           atomic_load_explicit(&slot->stale_work, memory_order_relaxed) >= slot->rebuild_cost;
+            bool rebuild =
+                attempt == 0 &&
+                atomic_load_explicit(&slot->stale_work, memory_order_relaxed) >= slot->rebuild_cost;
             ctxs_lock_release(&slot->lock);
             if (!rebuild || refresh_view(slot, &fresh) != CTXS_OK) break;
         }
@@ -352,8 +356,9 @@ static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) 
     bool tombstone = remove && slot->parent != NULL && !slot->cleared; /* hides the inherited key */
     int status;
     if (exclusive) {
-        status = remove && !tombstone ? ctxs_map_without_exclusive(old, key, &displaced)
-                                      : ctxs_map_assoc_exclusive(old, key, remove ? NULL : value, &displaced);
+        status = remove && !tombstone
+                     ? ctxs_map_without_exclusive(old, key, &displaced)
+                     : ctxs_map_assoc_exclusive(old, key, remove ? NULL : value, &displaced);
     } else {
         status = remove && !tombstone ? ctxs_map_without(old, key, &next)
                                       : ctxs_map_assoc_any(old, key, remove ? NULL : value, &next);

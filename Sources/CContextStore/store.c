@@ -35,7 +35,8 @@ static inline bool should_fail(ctxs_store *store) {
  * the cache: the same instructions (callgrind, 964 -> 959 per pair) and
  * no lock, 72 -> 64 ns per pair (bench Set, set-new n = 1, on one CPU). */
 static inline bool cacheable(const ctxs_store *store, size_t size) {
-    return store->arena.backend == CTXS_BACKEND_ARENA && size <= CTXS_CACHE_CLASSES * CTXS_ARENA_GRAIN;
+    return store->arena.backend == CTXS_BACKEND_ARENA &&
+           size <= CTXS_CACHE_CLASSES * CTXS_ARENA_GRAIN;
 }
 
 /* The cell's owner is the only writer of its corrections, so a load and a
@@ -103,9 +104,7 @@ void ctxs_store_fail_allocation(ctxs_store *store, uint64_t n) {
     atomic_store(&store->fail_at, at);
 }
 
-uint64_t ctxs_store_allocation_count(ctxs_store *store) {
-    return atomic_load(&store->allocations);
-}
+uint64_t ctxs_store_allocation_count(ctxs_store *store) { return atomic_load(&store->allocations); }
 
 ctxs_store *ctxs_store_create(const ctxs_store_options *options) {
     ctxs_store_options defaults = {0};

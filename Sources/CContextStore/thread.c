@@ -174,7 +174,8 @@ void ctxs_thread_spares_release(ctxs_store *store) {
     for (;;) {
         void *object = NULL;
         pthread_mutex_lock(&store->spares_lock);
-        for (ctxs_spare_cell *cell = store->spares; cell != NULL && object == NULL; cell = cell->next) {
+        for (ctxs_spare_cell *cell = store->spares; cell != NULL && object == NULL;
+             cell = cell->next) {
             object = atomic_exchange_explicit(&cell->object, NULL, memory_order_relaxed);
         }
         pthread_mutex_unlock(&store->spares_lock);

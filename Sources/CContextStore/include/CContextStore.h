@@ -98,10 +98,10 @@ int ctxs_have_jemalloc(void);
 
 /* Counters, all exact at the moment they are read. */
 typedef struct ctxs_statistics {
-    size_t live_roots;     /* maps (ctxs_map objects) not yet freed, the store's empty map excluded */
-    size_t live_nodes;     /* trie nodes */
-    size_t live_values;    /* entries, that is values the store holds a reference to */
-    size_t live_slots;     /* slots in use (spare_slots excluded) */
+    size_t live_roots;  /* maps (ctxs_map objects) not yet freed, the store's empty map excluded */
+    size_t live_nodes;  /* trie nodes */
+    size_t live_values; /* entries, that is values the store holds a reference to */
+    size_t live_slots;  /* slots in use (spare_slots excluded) */
     size_t interned_keys;  /* names interned so far (they live as long as the store) */
     size_t bytes_in_use;   /* bytes of live objects, in allocator-size units (spare
                               slots excluded) */
