@@ -6,10 +6,7 @@
  * its newest 64 KiB chunk. Chunks go back to the system only when the store
  * is destroyed, so freed objects are reused and a steady workload reaches a
  * fixed footprint. A pool is guarded by its own spin lock, which also guards
- * its live counters, so statistics cost no extra atomic operation. The six
- * smallest classes are fronted by per-thread caches (thread.c, ctxs_alloc):
- * an object in a cache still counts as live in its pool, and the cache's
- * corrections, applied by the statistics, take it off again.
+ * its live counters, so statistics cost no extra atomic operation.
  *
  * The malloc backend calls malloc/free per object; the jemalloc backend calls
  * mallocx/sdallocx on an arena of its own (created with "arenas.create", and
@@ -99,7 +96,7 @@ int ctxs_have_jemalloc(void) {
 #endif
 }
 
-static inline size_t pool_index(size_t size) { return ctxs_arena_class(size); }
+static inline size_t pool_index(size_t size) { return (size - 1) / CTXS_ARENA_GRAIN; }
 
 int ctxs_arena_init(ctxs_arena *arena, ctxs_backend backend) {
     memset(arena, 0, sizeof *arena);
@@ -224,22 +221,8 @@ size_t ctxs_arena_accounted_size(const ctxs_arena *arena, size_t size) {
     return size;
 }
 
-void ctxs_arena_take_back(ctxs_arena *arena, size_t index, void *list,
-                          const size_t correction[CTXS_KIND_COUNT]) {
-    ctxs_pool *pool = &arena->pools[index];
-    ctxs_lock_acquire(&pool->lock);
-    while (list != NULL) {
-        void *next = *(void **)list;
-        *(void **)list = pool->free_list;
-        pool->free_list = list;
-        list = next;
-    }
-    for (size_t k = 0; k < CTXS_KIND_COUNT; k++) pool->live[k] += correction[k];
-    ctxs_lock_release(&pool->lock);
-}
-
-void ctxs_arena_statistics(ctxs_arena *arena, const ctxs_corrections corrections,
-                           size_t live[CTXS_KIND_COUNT], size_t *in_use, size_t *reserved) {
+void ctxs_arena_statistics(ctxs_arena *arena, size_t live[CTXS_KIND_COUNT], size_t *in_use,
+                           size_t *reserved) {
     size_t bytes = atomic_load_explicit(&arena->bytes, memory_order_relaxed);
     for (size_t k = 0; k < CTXS_KIND_COUNT; k++) {
         live[k] += atomic_load_explicit(&arena->live[k], memory_order_relaxed);
@@ -252,10 +235,8 @@ void ctxs_arena_statistics(ctxs_arena *arena, const ctxs_corrections corrections
         ctxs_lock_acquire(&pool->lock);
         size_t objects = 0;
         for (size_t k = 0; k < CTXS_KIND_COUNT; k++) {
-            size_t count = pool->live[k];
-            if (corrections != NULL && i < CTXS_CACHE_CLASSES) count += corrections[i][k];
-            live[k] += count;
-            objects += count;
+            live[k] += pool->live[k];
+            objects += pool->live[k];
         }
         *in_use += objects * (i + 1) * CTXS_ARENA_GRAIN;
         *reserved += pool->reserved;

@@ -109,30 +109,11 @@ int ctxs_arena_init(ctxs_arena *arena, ctxs_backend backend);
 void ctxs_arena_destroy(ctxs_arena *arena);
 void *ctxs_arena_alloc(ctxs_arena *arena, size_t size, ctxs_kind kind);
 void ctxs_arena_free(ctxs_arena *arena, void *ptr, size_t size, ctxs_kind kind);
+/* Adds the arena's live counts per kind to live[], and its byte figures. */
 /* The bytes an allocation of `size` counts for in the statistics. */
 size_t ctxs_arena_accounted_size(const ctxs_arena *arena, size_t size);
-
-/* Per-thread caches (thread.c) hold objects of the small classes: leaves,
- * roots, slots and small nodes. Objects a thread frees there are still
- * counted as live by their pool; each cache keeps per-(class, kind)
- * corrections, and statistics add them. Counters wrap (size_t): an object
- * may be freed as one kind and reused as another of its size, so one
- * correction may be "negative", but every sum comes out exact. */
-#define CTXS_CACHE_CLASSES 6u /* 16 ... 96 bytes */
-#define CTXS_CACHE_DEPTH 32u  /* objects per class per thread */
-typedef size_t ctxs_corrections[CTXS_CACHE_CLASSES][CTXS_KIND_COUNT];
-
-/* Adds the arena's live counts per kind to live[], and its byte figures,
- * applying `corrections` (NULL: none) to the cached classes. */
-void ctxs_arena_statistics(ctxs_arena *arena, const ctxs_corrections corrections,
-                           size_t live[CTXS_KIND_COUNT], size_t *in_use, size_t *reserved);
-/* Gives a thread cache's objects of class `index` (a list linked through
- * word 0) back to its pool, and folds the cache's corrections for that
- * class into the pool's counters. */
-void ctxs_arena_take_back(ctxs_arena *arena, size_t index, void *list,
-                          const size_t correction[CTXS_KIND_COUNT]);
-
-static inline size_t ctxs_arena_class(size_t size) { return (size - 1) / CTXS_ARENA_GRAIN; }
+void ctxs_arena_statistics(ctxs_arena *arena, size_t live[CTXS_KIND_COUNT], size_t *in_use,
+                           size_t *reserved);
 
 /* ---------------------------------------------------------------- objects */
 
@@ -340,17 +321,12 @@ static inline const ctxs_leaf *ctxs_find_leaf_inline(const ctxs_map *map, uint64
 /* The pthread key destructor of thread slots (thread.c). */
 void ctxs_thread_slot_destructor(void *slot);
 
-/* One thread's state for one store: its spare scope object (see
- * ctxs_thread_spare_put) and its cache of small objects (see ctxs_alloc). */
+/* One thread's spare scope object (see ctxs_thread_spare_put). */
 typedef struct ctxs_spare_cell {
-    ctxs_store *store;                /* immutable */
-    _Atomic(void *) object;           /* written by the owning thread only; read by statistics */
-    struct ctxs_spare_cell *next;     /* guarded by store->spares_lock */
-    struct ctxs_spare_cell **link;    /* guarded by store->spares_lock: the pointer to this cell */
-    void *cached[CTXS_CACHE_CLASSES]; /* owner only: free objects, linked through word 0 */
-    unsigned cached_count[CTXS_CACHE_CLASSES]; /* owner only */
-    _Atomic size_t corrections[CTXS_CACHE_CLASSES]
-                              [CTXS_KIND_COUNT]; /* written by the owner; read by statistics */
+    ctxs_store *store;             /* immutable */
+    _Atomic(void *) object;        /* written by the owning thread only; read by statistics */
+    struct ctxs_spare_cell *next;  /* guarded by store->spares_lock */
+    struct ctxs_spare_cell **link; /* guarded by store->spares_lock: the pointer to this cell */
 } ctxs_spare_cell;
 
 void ctxs_thread_spare_destructor(void *cell);
@@ -360,24 +336,6 @@ void ctxs_thread_spares_release(ctxs_store *store);
 void ctxs_thread_spares_free(ctxs_store *store);
 /* How many threads hold a spare now. */
 size_t ctxs_thread_spares_count(ctxs_store *store);
-/* Sums every thread cache's corrections into `out` (zeroed first). The
- * caller holds store->spares_lock. */
-void ctxs_thread_cache_corrections(ctxs_store *store, ctxs_corrections out);
-/* This thread's cell for `store`, or NULL; the slow path of
- * ctxs_thread_cell. */
-ctxs_spare_cell *ctxs_thread_cell_lookup(ctxs_store *store);
-/* This thread's cell for `store`, made now if it has none; NULL when it
- * cannot be made. */
-ctxs_spare_cell *ctxs_thread_cell_make(ctxs_store *store);
-extern __thread ctxs_spare_cell *ctxs_last_cell __attribute__((tls_model("initial-exec")));
-extern __thread uint64_t ctxs_last_serial __attribute__((tls_model("initial-exec")));
-
-/* This thread's cell for `store`, or NULL. Inline: ctxs_alloc and
- * ctxs_free call it on every small object. */
-static inline ctxs_spare_cell *ctxs_thread_cell(ctxs_store *store) {
-    if (CTXS_LIKELY(ctxs_last_serial == store->serial)) return ctxs_last_cell;
-    return ctxs_thread_cell_lookup(store);
-}
 
 /* A bijective 64-bit mix (the SplitMix64 finaliser) and its inverse. */
 static inline uint64_t ctxs_mix64(uint64_t x) {

@@ -29,57 +29,12 @@ static inline bool should_fail(ctxs_store *store) {
     return atomic_compare_exchange_strong(&store->fail_at, &fail_at, 0);
 }
 
-/* Small objects of the arena backend go through the thread's cache first
- * (thread.c). A set and remove at n = 1 allocates and frees one leaf, and
- * the pool's spin lock made that pair two atomic exchanges. Measured with
- * the cache: the same instructions (callgrind, 964 -> 959 per pair) and
- * no lock, 72 -> 64 ns per pair (bench Set, set-new n = 1, on one CPU). */
-static inline bool cacheable(const ctxs_store *store, size_t size) {
-    return store->arena.backend == CTXS_BACKEND_ARENA &&
-           size <= CTXS_CACHE_CLASSES * CTXS_ARENA_GRAIN;
-}
-
-/* The cell's owner is the only writer of its corrections, so a load and a
- * store do (no locked add on the hot path). */
-static inline void correct(ctxs_spare_cell *cell, size_t index, ctxs_kind kind, size_t by) {
-    _Atomic size_t *counter = &cell->corrections[index][kind];
-    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + by,
-                          memory_order_relaxed);
-}
-
 void *ctxs_alloc(ctxs_store *store, size_t size, ctxs_kind kind) {
     if (CTXS_UNLIKELY(should_fail(store))) return NULL;
-    if (cacheable(store, size)) {
-        size_t index = ctxs_arena_class(size);
-        ctxs_spare_cell *cell = ctxs_thread_cell(store);
-        /* The thread's first allocation makes its cell, so that its frees
-         * can be cached. */
-        if (CTXS_UNLIKELY(cell == NULL)) cell = ctxs_thread_cell_make(store);
-        void *object = cell != NULL ? cell->cached[index] : NULL;
-        if (object != NULL) {
-            cell->cached[index] = *(void **)object;
-            cell->cached_count[index]--;
-            correct(cell, index, kind, 1);
-            return object;
-        }
-    }
     return ctxs_arena_alloc(&store->arena, size, kind);
 }
 
 void ctxs_free(ctxs_store *store, void *ptr, size_t size, ctxs_kind kind) {
-    if (cacheable(store, size)) {
-        size_t index = ctxs_arena_class(size);
-        /* Never makes a cell: a free may run in a thread's exit
-         * destructors, after its cell is gone. */
-        ctxs_spare_cell *cell = ctxs_thread_cell(store);
-        if (cell != NULL && cell->cached_count[index] < CTXS_CACHE_DEPTH) {
-            *(void **)ptr = cell->cached[index];
-            cell->cached[index] = ptr;
-            cell->cached_count[index]++;
-            correct(cell, index, kind, (size_t)-1);
-            return;
-        }
-    }
     ctxs_arena_free(&store->arena, ptr, size, kind);
 }
 
@@ -164,13 +119,7 @@ ctxs_backend ctxs_store_backend(const ctxs_store *store) { return store->arena.b
 static void gather(ctxs_store *store, size_t live[CTXS_KIND_COUNT], size_t *in_use,
                    size_t *reserved) {
     memset(live, 0, sizeof(size_t) * CTXS_KIND_COUNT);
-    /* Under the cells' lock, so that a thread exiting meanwhile (which
-     * folds its cache into the pools under the same lock) is counted once. */
-    ctxs_corrections corrections;
-    pthread_mutex_lock(&store->spares_lock);
-    ctxs_thread_cache_corrections(store, corrections);
-    ctxs_arena_statistics(&store->arena, corrections, live, in_use, reserved);
-    pthread_mutex_unlock(&store->spares_lock);
+    ctxs_arena_statistics(&store->arena, live, in_use, reserved);
 }
 
 void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out) {

@@ -4,23 +4,14 @@
  * code outside any task and outside any scope reads and writes, like
  * Python's threading.local.
  *
- * Cells: one per (store, thread), made on the thread's first allocation or
- * spare, freed when the thread exits or the store is destroyed. A cell holds
- *   - the spare: one object the owner parks between scopes (the Swift layer
- *     parks an emptied scope object with its slot), so that opening a scope
- *     costs no allocation;
- *   - the cache: up to CTXS_CACHE_DEPTH free objects of each small arena
- *     class, which ctxs_alloc and ctxs_free use before the pools, so that
- *     the common pair (a leaf, a slot, a root made and dropped on one
- *     thread) takes no lock. Objects a thread frees on another thread's
- *     behalf simply stay in the freeing thread's cache.
- * Cells are listed in the store so that statistics can leave spare slots
- * out of the live count and apply the caches' corrections.
+ * Spares: one object per (store, thread) that the owner parks between
+ * scopes (the Swift layer parks an emptied scope object with its slot), so
+ * that opening a scope costs no allocation. Cells are listed in the store
+ * so that statistics can leave spare slots out of the live count.
  */
 #include "internal.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 void *_Atomic ctxs_swift_binding_key = NULL;
 
@@ -55,76 +46,40 @@ void ctxs_thread_slot_drop(ctxs_store *store) {
     ctxs_slot_release(slot);
 }
 
-/* The cell of the store this thread used last, so that finding it is a
- * TLS load and a compare. initial-exec: one word of static TLS (as jemalloc
- * does) instead of a __tls_get_addr call per access. The store's serial,
- * not its address: a destroyed store's cells are freed, and a new store may
- * reuse the address. */
-__thread ctxs_spare_cell *ctxs_last_cell __attribute__((tls_model("initial-exec")));
-__thread uint64_t ctxs_last_serial __attribute__((tls_model("initial-exec")));
+/* The cell of the store this thread used last, so that a take or a put
+ * is a TLS load and a compare. initial-exec: one word of static TLS (as
+ * jemalloc does) instead of a __tls_get_addr call per access. */
+static __thread ctxs_spare_cell *last_cell __attribute__((tls_model("initial-exec")));
+/* The store's serial, not its address: a destroyed store's cells are freed,
+ * and a new store may reuse the address. */
+static __thread uint64_t last_serial __attribute__((tls_model("initial-exec")));
 
 static inline void remember(ctxs_store *store, ctxs_spare_cell *cell) {
-    ctxs_last_cell = cell;
-    ctxs_last_serial = store->serial;
+    last_cell = cell;
+    last_serial = store->serial;
 }
 
-ctxs_spare_cell *ctxs_thread_cell_lookup(ctxs_store *store) {
+static inline ctxs_spare_cell *spare_cell(ctxs_store *store) {
+    if (CTXS_LIKELY(last_serial == store->serial)) return last_cell;
     ctxs_spare_cell *cell = pthread_getspecific(store->spare_key);
     if (cell != NULL) remember(store, cell);
     return cell;
 }
-
-static inline ctxs_spare_cell *spare_cell(ctxs_store *store) { return ctxs_thread_cell(store); }
 
 static void spare_unlink(ctxs_spare_cell *cell) {
     *cell->link = cell->next;
     if (cell->next != NULL) cell->next->link = cell->link;
 }
 
-/* This thread's cell for `store`, made now if it has none; NULL when it
- * cannot be made. */
-ctxs_spare_cell *ctxs_thread_cell_make(ctxs_store *store) {
-    ctxs_spare_cell *cell = spare_cell(store);
-    if (cell != NULL) return cell;
-    cell = calloc(1, sizeof *cell);
-    if (cell == NULL) return NULL;
-    cell->store = store;
-    if (pthread_setspecific(store->spare_key, cell) != 0) {
-        free(cell);
-        return NULL;
-    }
-    pthread_mutex_lock(&store->spares_lock);
-    cell->next = store->spares;
-    cell->link = &store->spares;
-    if (cell->next != NULL) cell->next->link = &cell->next;
-    store->spares = cell;
-    pthread_mutex_unlock(&store->spares_lock);
-    remember(store, cell);
-    return cell;
-}
-
-/* Gives the cache's objects back to the pools, with its corrections; the
- * cell is unlinked, so statistics see either the cell or the pools. */
-static void cache_give_back(ctxs_spare_cell *cell) {
-    for (size_t i = 0; i < CTXS_CACHE_CLASSES; i++) {
-        size_t correction[CTXS_KIND_COUNT];
-        for (size_t k = 0; k < CTXS_KIND_COUNT; k++) {
-            correction[k] = atomic_load_explicit(&cell->corrections[i][k], memory_order_relaxed);
-        }
-        ctxs_arena_take_back(&cell->store->arena, i, cell->cached[i], correction);
-    }
-}
-
 void ctxs_thread_spare_destructor(void *raw) {
     ctxs_spare_cell *cell = raw;
     ctxs_store *store = cell->store;
-    if (ctxs_last_cell == cell) {
-        ctxs_last_cell = NULL;
-        ctxs_last_serial = 0;
+    if (last_cell == cell) {
+        last_cell = NULL;
+        last_serial = 0;
     }
     pthread_mutex_lock(&store->spares_lock);
     spare_unlink(cell);
-    cache_give_back(cell);
     pthread_mutex_unlock(&store->spares_lock);
     void *object = atomic_load_explicit(&cell->object, memory_order_relaxed);
     free(cell);
@@ -141,22 +96,27 @@ void *ctxs_thread_spare_take(ctxs_store *store) {
 
 int ctxs_thread_spare_put(ctxs_store *store, void *object) {
     if (object == NULL || store->release == NULL) return 0; /* nothing could free it later */
-    ctxs_spare_cell *cell = ctxs_thread_cell_make(store);
-    if (cell == NULL) return 0;
+    ctxs_spare_cell *cell = spare_cell(store);
+    if (cell == NULL) {
+        cell = malloc(sizeof *cell);
+        if (cell == NULL) return 0;
+        cell->store = store;
+        atomic_init(&cell->object, NULL);
+        if (pthread_setspecific(store->spare_key, cell) != 0) {
+            free(cell);
+            return 0;
+        }
+        pthread_mutex_lock(&store->spares_lock);
+        cell->next = store->spares;
+        cell->link = &store->spares;
+        if (cell->next != NULL) cell->next->link = &cell->next;
+        store->spares = cell;
+        pthread_mutex_unlock(&store->spares_lock);
+        remember(store, cell);
+    }
     if (atomic_load_explicit(&cell->object, memory_order_relaxed) != NULL) return 0;
     atomic_store_explicit(&cell->object, object, memory_order_relaxed);
     return 1;
-}
-
-void ctxs_thread_cache_corrections(ctxs_store *store, ctxs_corrections out) {
-    memset(out, 0, sizeof(ctxs_corrections));
-    for (ctxs_spare_cell *cell = store->spares; cell != NULL; cell = cell->next) {
-        for (size_t i = 0; i < CTXS_CACHE_CLASSES; i++) {
-            for (size_t k = 0; k < CTXS_KIND_COUNT; k++) {
-                out[i][k] += atomic_load_explicit(&cell->corrections[i][k], memory_order_relaxed);
-            }
-        }
-    }
 }
 
 size_t ctxs_thread_spares_count(ctxs_store *store) {
@@ -194,8 +154,8 @@ void ctxs_thread_spares_free(ctxs_store *store) {
         free(cells);
         cells = next;
     }
-    if (ctxs_last_serial == store->serial) {
-        ctxs_last_cell = NULL;
-        ctxs_last_serial = 0;
+    if (last_serial == store->serial) {
+        last_cell = NULL;
+        last_serial = 0;
     }
 }
