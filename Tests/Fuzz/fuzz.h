@@ -15,6 +15,7 @@
 #include "model.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define FZ_HANDLES 8    /* map handles and slot handles, each */
@@ -78,6 +79,49 @@ void fz_fail(const fz_state *st, const char *fmt, ...)
 
 static inline void *fz_value(unsigned id) { return (void *)(uintptr_t)id; }
 static inline unsigned fz_id(const void *value) { return (unsigned)(uintptr_t)value; }
+
+/* ------------------------------------ shared by the operations' files */
+
+/* The rest of the program: an operation reads its operands from it, and a
+ * program that ends early reads zeros. */
+typedef struct fz_reader {
+    const uint8_t *p;
+    size_t n;
+} fz_reader;
+
+uint8_t fz_next(fz_reader *r);
+unsigned fz_handle(fz_reader *r); /* a handle operand: 0 .. FZ_HANDLES-1 */
+
+/* What an operation says it did. FZ_UNCHANGED: it failed or was invalid, and
+ * promises that the store is exactly as before (checked). FZ_SKIPPED: its
+ * operands did not fit the state, and it called nothing. */
+typedef enum fz_outcome { FZ_DONE, FZ_UNCHANGED, FZ_SKIPPED } fz_outcome;
+
+/* A failure status is only acceptable when the hook made it happen. */
+fz_outcome fz_failed(fz_state *st, int status, const char *operation);
+
+/* A free slot object index, or -1. */
+int fz_slot_free_index(const fz_state *st);
+
+/* Records at index i a slot the core just made (a chained one under object
+ * `parent`, else -1); the caller holds its one reference. Returns i. */
+int fz_slot_register(fz_state *st, int i, ctxs_slot *slot, int parent);
+
+/* Drops one model reference to object i, and to its ancestors as they die. */
+void fz_slot_unref(fz_state *st, int i);
+
+/* Releases one reference to object i, in the core and in the model. */
+void fz_slot_drop(fz_state *st, int i);
+
+/* Handle h takes over a reference to object i (already counted), releasing
+ * the one it held. */
+void fz_slot_handle_set(fz_state *st, unsigned h, int i);
+
+/* Names the slot (and key, or -1 for all) the light check re-reads. */
+void fz_touch(fz_state *st, int slot, int key);
+
+/* A successful write to object i: its memo goes, and older snapshots are stale. */
+void fz_written(fz_state *st, int i);
 
 /* The effective contents of slot object `i`: its layers over its ancestors. */
 void fz_slot_contents(const fz_state *st, int i, model_contents *out);
