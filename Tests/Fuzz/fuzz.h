@@ -1,6 +1,6 @@
 /*
- * fuzz.h: the state shared by the fuzzer's operations (fuzz_core.c) and its
- * checks (fuzz_check.c).
+ * fuzz.h: the state shared by the fuzzer's operations (fuzz_core.c,
+ * fuzz_lifecycle.c) and its checks (fuzz_check.c).
  *
  * One input drives one store. The fuzzer holds a few map handles and slot
  * handles, each paired with what the model (model.h) says it contains.
@@ -47,6 +47,7 @@ typedef struct fz_slot {
     unsigned memo;        /* memo id the slot holds, or 0 */
     uint64_t writes;      /* successful writes */
     uint64_t serial;      /* distinguishes reuses of this entry */
+    bool recycled;        /* emptied by ctxs_slot_recycle: only reset and release are valid */
 } fz_slot;
 
 typedef struct fz_state {
@@ -64,8 +65,13 @@ typedef struct fz_state {
     int thread_slot; /* object index of the thread's slot, or -1 */
     uint64_t serial;
     uint64_t operations;
-    int touched_slot; /* object of the last slot operation, for the light check */
-    int touched_key;  /* pool index of its key, or -1 */
+    int touched_slot;  /* object of the last slot operation, for the light check */
+    int touched_key;   /* pool index of its key, or -1 */
+    int spare;         /* object parked as the thread's spare (held by the store), or -1 */
+    bool destroying;   /* ctxs_store_destroy runs: it may release the spare */
+    size_t slot_bytes; /* what one slot adds to bytes_in_use */
+    size_t base_bytes; /* bytes_in_use of the fresh store */
+    size_t name_bytes; /* what interned names add to it (modulo 2^64) */
 } fz_state;
 
 /* Prints the message and the operation number, then aborts: a finding. */
@@ -122,6 +128,30 @@ void fz_touch(fz_state *st, int slot, int key);
 
 /* A successful write to object i: its memo goes, and older snapshots are stale. */
 void fz_written(fz_state *st, int i);
+
+/* ------------------------------------------- fuzz_lifecycle.c */
+
+/* Adopt, recycle, reset, and the thread's spare (put and take). */
+fz_outcome fz_op_slot_adopt(fz_state *st, fz_reader *r);
+fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r);
+fz_outcome fz_op_slot_reset(fz_state *st, fz_reader *r);
+fz_outcome fz_op_spare_put(fz_state *st, fz_reader *r);
+fz_outcome fz_op_spare_take(fz_state *st, fz_reader *r);
+/* Lifecycle calls that must be refused and take nothing. */
+fz_outcome fz_op_lifecycle_invalid(fz_state *st, fz_reader *r);
+
+/* Measures a new store: its bytes_in_use and what one slot adds to it (a
+ * slot made and released must leave every counter as it was). */
+void fz_lifecycle_start(fz_state *st);
+
+/* The store's release callback hands every object here first: returns
+ * true if it was the parked spare, which it releases (that is only
+ * allowed while ctxs_store_destroy runs). */
+bool fz_spare_release(fz_state *st, void *object);
+
+/* ctxs_store_destroy(st->store), which must release the parked spare
+ * whatever it returns. */
+int fz_store_destroy(fz_state *st);
 
 /* The effective contents of slot object `i`: its layers over its ancestors. */
 void fz_slot_contents(const fz_state *st, int i, model_contents *out);

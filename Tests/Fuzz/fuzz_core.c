@@ -12,16 +12,19 @@
  * Operations work on 8 map handles and 8 slot handles: persistent maps
  * (new, fork, assoc, without, release), plain and chained slots (create,
  * retain, release, assoc, without, clear, replace, snapshot, reads, memos,
- * the thread's slot), interning (empty, short, long and near-duplicate
- * names, NUL bytes included), invalid arguments, and the allocation-failure
- * hook, which makes the n-th allocation of the next operation fail.
+ * the thread's slot), a slot's lifecycle (adopt, recycle, reset, and the
+ * thread's spare: fuzz_lifecycle.c), interning (empty, short, long and
+ * near-duplicate names, NUL bytes included), invalid arguments, and the
+ * allocation-failure hook, which makes the n-th allocation of the next
+ * operation fail.
  *
  * After every operation the core is compared with the reference model
  * (model.h) by fuzz_check.c: map contents and canonical shapes, slot reads,
- * the exact number of references the store holds to each value, and, when
- * an operation reports failure, that nothing at all changed. At the end
- * everything is released and the store must account for zero objects and
- * zero references, and destroy cleanly. A mismatch aborts with a message.
+ * the references the store holds to each value, live and spare slots, and,
+ * when an operation reports failure, that nothing at all changed. At the
+ * end everything is released and the store must account for zero objects,
+ * zero references and the bytes of a new store plus its names, and destroy
+ * cleanly. A mismatch aborts with a message.
  *
  * Build and run: `make fuzz`, `make fuzz-replay` (see the Makefile).
  */
@@ -71,6 +74,7 @@ static void count_retain(void *context, void *value) {
 
 static void count_release(void *context, void *value) {
     fz_state *st = context;
+    if (fz_spare_release(st, value)) return; /* the parked spare, a slot */
     uintptr_t id = (uintptr_t)value;
     FZ_ASSERT(st, id > 0 && id < FZ_IDS, "release of %p, a value the fuzzer never stored", value);
     FZ_ASSERT(st, st->counts[id] > 0, "value %u released more often than retained", (unsigned)id);
@@ -143,8 +147,12 @@ void fz_slot_handle_set(fz_state *st, unsigned h, int i) {
     if (old >= 0) fz_slot_drop(st, old);
 }
 
-/* The slot object behind a handle operand, or -1. */
-static int slot_operand(fz_state *st, fz_reader *r) { return st->slot_handles[fz_handle(r)]; }
+/* The slot object behind a handle operand, or -1 (for a recycled slot too:
+ * only fuzz_lifecycle.c's reset and release may touch it). */
+static int slot_operand(fz_state *st, fz_reader *r) {
+    int i = st->slot_handles[fz_handle(r)];
+    return i >= 0 && !st->slots[i].recycled ? i : -1;
+}
 
 void fz_touch(fz_state *st, int slot, int key) {
     st->touched_slot = slot;
@@ -465,7 +473,11 @@ static fz_outcome op_intern(fz_state *st, fz_reader *r) {
 
     const uint64_t sentinel = 0x5e5e5e5e5e5e5e5eull;
     uint64_t id = sentinel;
+    ctxs_statistics before;
+    ctxs_store_statistics(st->store, &before);
     int status = ctxs_intern(st->store, bytes, length, &id);
+    ctxs_statistics after;
+    ctxs_store_statistics(st->store, &after);
     if (status != CTXS_OK) {
         FZ_ASSERT(st, known < 0, "interning a known name failed");
         FZ_ASSERT(st, id == sentinel, "failed ctxs_intern touched *id");
@@ -473,8 +485,13 @@ static fz_outcome op_intern(fz_state *st, fz_reader *r) {
                   "failed ctxs_intern interned the name");
         return fz_failed(st, status, "ctxs_intern");
     }
+    /* Names take bytes for the life of the store (the teardown counts them). */
+    st->name_bytes += after.bytes_in_use - before.bytes_in_use;
     if (known >= 0) {
         FZ_ASSERT(st, id == st->names.names[known].id, "a name changed its id");
+        FZ_ASSERT(st, after.bytes_in_use == before.bytes_in_use,
+                  "interning a known name took bytes: %zu->%zu", before.bytes_in_use,
+                  after.bytes_in_use);
     } else {
         FZ_ASSERT(st, model_name_by_id(&st->names, id) < 0, "two names got the id %#llx",
                   (unsigned long long)id);
@@ -534,9 +551,10 @@ static fz_outcome op_verify(fz_state *st, fz_reader *r) {
     return FZ_DONE;
 }
 
+/* Anything that keeps the store busy (the parked spare does not). */
 static bool anything_live(const fz_state *st) {
     for (int i = 0; i < FZ_SLOTS; i++)
-        if (st->slots[i].slot != NULL) return true;
+        if (st->slots[i].slot != NULL && i != st->spare) return true;
     for (int h = 0; h < FZ_HANDLES; h++)
         if (st->maps[h].map != NULL && model_count(&st->maps[h].model) > 0) return true;
     return false;
@@ -590,7 +608,7 @@ static fz_outcome op_invalid(fz_state *st, fz_reader *r) {
     default:
         FZ_ASSERT(st, ctxs_store_destroy(NULL) == CTXS_OK, "ctxs_store_destroy(NULL) failed");
         if (!anything_live(st)) return FZ_SKIPPED;
-        FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_EBUSY,
+        FZ_ASSERT(st, fz_store_destroy(st) == CTXS_EBUSY,
                   "ctxs_store_destroy did not refuse a store with live objects");
         break;
     }
@@ -632,6 +650,12 @@ static const operation operations[] = {
     {"fail_next", op_fail_next},
     {"verify", op_verify},
     {"invalid", op_invalid},
+    {"slot_adopt", fz_op_slot_adopt},
+    {"slot_recycle", fz_op_slot_recycle},
+    {"slot_reset", fz_op_slot_reset},
+    {"spare_put", fz_op_spare_put},
+    {"spare_take", fz_op_spare_take},
+    {"lifecycle_invalid", fz_op_lifecycle_invalid},
 };
 #define OPERATION_COUNT (sizeof operations / sizeof operations[0])
 
@@ -643,6 +667,7 @@ static void state_reset(fz_state *st) {
     }
     st->thread_slot = -1;
     st->touched_slot = -1;
+    st->spare = -1;
     /* Keys sharing fragments down to levels 0, 1 and 11. */
     static const uint64_t seeds[] = {1, 1 | 1u << 5, 1 | 1u << 10, 1 | 1ull << 63};
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) model_key_add(&st->keys, seeds[i]);
@@ -657,7 +682,7 @@ static void check_all(fz_state *st, bool full) {
 /* Releases everything; then the store must be empty and destroy cleanly. */
 static void teardown(fz_state *st) {
     if (anything_live(st)) {
-        FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_EBUSY,
+        FZ_ASSERT(st, fz_store_destroy(st) == CTXS_EBUSY,
                   "ctxs_store_destroy did not refuse a store with live objects");
     }
     for (int h = 0; h < FZ_HANDLES; h++) {
@@ -677,11 +702,20 @@ static void teardown(fz_state *st) {
                   stats.live_slots == 0,
               "after releasing everything: %zu maps, %zu nodes, %zu values, %zu slots live",
               stats.live_roots, stats.live_nodes, stats.live_values, stats.live_slots);
+    /* Objects the thread's cache keeps, and a parked spare, are not in use. */
+    FZ_ASSERT(st,
+              stats.spare_slots == (st->spare >= 0 ? 1u : 0u) &&
+                  stats.bytes_in_use == st->base_bytes + st->name_bytes,
+              "after releasing everything: %zu spare slots (model %d), %zu bytes in use (a new "
+              "store %zu, names %zu)",
+              stats.spare_slots, st->spare >= 0, stats.bytes_in_use, st->base_bytes,
+              st->name_bytes);
     for (unsigned id = 0; id < FZ_IDS; id++) {
         FZ_ASSERT(st, st->counts[id] == 0, "value %u: %lld references left after teardown", id,
                   (long long)st->counts[id]);
     }
-    FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_OK, "an emptied store is busy");
+    /* The destroy releases the parked spare, if any (fz_store_destroy checks). */
+    FZ_ASSERT(st, fz_store_destroy(st) == CTXS_OK, "an emptied store is busy");
     st->store = NULL;
     model_names_reset(&st->names);
 }
@@ -701,6 +735,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st->store = ctxs_store_create(&options);
     FZ_ASSERT(st, st->store != NULL, "ctxs_store_create failed");
     FZ_ASSERT(st, ctxs_store_backend(st->store) == backend, "the store uses another backend");
+    fz_lifecycle_start(st);
 
     while (r.n > 0 && st->operations < FZ_MAX_OPERATIONS) {
         st->operations++;
