@@ -112,10 +112,10 @@ soak: ## The soak test (release; minutes): SOAK_SCOPES, SOAK_SECONDS, SOAK_CONCU
 	cd $(SOAK_DIR) && $(SWIFT) build -c release $(SWIFTPM_FLAGS)
 	cd $(SOAK_DIR) && "$$($(SWIFT) build -c release --show-bin-path $(SWIFTPM_FLAGS))/ContextStoreSoak"
 # ------------------------------------------------------------ the fuzzer
-# Tests/Fuzz/fuzz_core.c checks the C core against a reference model under
-# libFuzzer with ASan+UBSan (LeakSanitizer on). corpus/ is checked in and
-# kept minimal; crashes/ holds every input that ever found a bug (CI replays
-# both); build/ is scratch.
+# Tests/Fuzz/fuzz_core.c (with every other .c file there: FUZZ_SOURCES) checks
+# the C core against a reference model under libFuzzer with ASan+UBSan
+# (LeakSanitizer on). corpus/ is checked in and kept minimal; crashes/ holds
+# every input that ever found a bug (CI replays both); build/ is scratch.
 FUZZ_DIR := Tests/Fuzz
 FUZZ_BUILD := $(FUZZ_DIR)/build
 FUZZ_BIN := $(FUZZ_BUILD)/fuzz_core

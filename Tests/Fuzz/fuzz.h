@@ -1,6 +1,6 @@
 /*
- * fuzz.h: the state shared by the fuzzer's operations (fuzz_core.c) and its
- * checks (fuzz_check.c).
+ * fuzz.h: the state shared by the fuzzer's operations (fuzz_core.c,
+ * fuzz_lifecycle.c) and its checks (fuzz_check.c).
  *
  * One input drives one store. The fuzzer holds a few map handles and slot
  * handles, each paired with what the model (model.h) says it contains.
@@ -15,6 +15,7 @@
 #include "model.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define FZ_HANDLES 8    /* map handles and slot handles, each */
@@ -46,6 +47,7 @@ typedef struct fz_slot {
     unsigned memo;        /* memo id the slot holds, or 0 */
     uint64_t writes;      /* successful writes */
     uint64_t serial;      /* distinguishes reuses of this entry */
+    bool recycled;        /* emptied by ctxs_slot_recycle: only reset and release are valid */
 } fz_slot;
 
 typedef struct fz_state {
@@ -63,8 +65,13 @@ typedef struct fz_state {
     int thread_slot; /* object index of the thread's slot, or -1 */
     uint64_t serial;
     uint64_t operations;
-    int touched_slot; /* object of the last slot operation, for the light check */
-    int touched_key;  /* pool index of its key, or -1 */
+    int touched_slot;  /* object of the last slot operation, for the light check */
+    int touched_key;   /* pool index of its key, or -1 */
+    int spare;         /* object parked as the thread's spare (held by the store), or -1 */
+    bool destroying;   /* ctxs_store_destroy runs: it may release the spare */
+    size_t slot_bytes; /* what one slot adds to bytes_in_use */
+    size_t base_bytes; /* bytes_in_use of the fresh store */
+    size_t name_bytes; /* what interned names add to it (modulo 2^64) */
 } fz_state;
 
 /* Prints the message and the operation number, then aborts: a finding. */
@@ -78,6 +85,73 @@ void fz_fail(const fz_state *st, const char *fmt, ...)
 
 static inline void *fz_value(unsigned id) { return (void *)(uintptr_t)id; }
 static inline unsigned fz_id(const void *value) { return (unsigned)(uintptr_t)value; }
+
+/* ------------------------------------ shared by the operations' files */
+
+/* The rest of the program: an operation reads its operands from it, and a
+ * program that ends early reads zeros. */
+typedef struct fz_reader {
+    const uint8_t *p;
+    size_t n;
+} fz_reader;
+
+uint8_t fz_next(fz_reader *r);
+unsigned fz_handle(fz_reader *r); /* a handle operand: 0 .. FZ_HANDLES-1 */
+
+/* What an operation says it did. FZ_UNCHANGED: it failed or was invalid, and
+ * promises that the store is exactly as before (checked). FZ_SKIPPED: its
+ * operands did not fit the state, and it called nothing. */
+typedef enum fz_outcome { FZ_DONE, FZ_UNCHANGED, FZ_SKIPPED } fz_outcome;
+
+/* A failure status is only acceptable when the hook made it happen. */
+fz_outcome fz_failed(fz_state *st, int status, const char *operation);
+
+/* A free slot object index, or -1. */
+int fz_slot_free_index(const fz_state *st);
+
+/* Records at index i a slot the core just made (a chained one under object
+ * `parent`, else -1); the caller holds its one reference. Returns i. */
+int fz_slot_register(fz_state *st, int i, ctxs_slot *slot, int parent);
+
+/* Drops one model reference to object i, and to its ancestors as they die. */
+void fz_slot_unref(fz_state *st, int i);
+
+/* Releases one reference to object i, in the core and in the model. */
+void fz_slot_drop(fz_state *st, int i);
+
+/* Handle h takes over a reference to object i (already counted), releasing
+ * the one it held. */
+void fz_slot_handle_set(fz_state *st, unsigned h, int i);
+
+/* Names the slot (and key, or -1 for all) the light check re-reads. */
+void fz_touch(fz_state *st, int slot, int key);
+
+/* A successful write to object i: its memo goes, and older snapshots are stale. */
+void fz_written(fz_state *st, int i);
+
+/* ------------------------------------------- fuzz_lifecycle.c */
+
+/* Adopt, recycle, reset, and the thread's spare (put and take). */
+fz_outcome fz_op_slot_adopt(fz_state *st, fz_reader *r);
+fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r);
+fz_outcome fz_op_slot_reset(fz_state *st, fz_reader *r);
+fz_outcome fz_op_spare_put(fz_state *st, fz_reader *r);
+fz_outcome fz_op_spare_take(fz_state *st, fz_reader *r);
+/* Lifecycle calls that must be refused and take nothing. */
+fz_outcome fz_op_lifecycle_invalid(fz_state *st, fz_reader *r);
+
+/* Measures a new store: its bytes_in_use and what one slot adds to it (a
+ * slot made and released must leave every counter as it was). */
+void fz_lifecycle_start(fz_state *st);
+
+/* The store's release callback hands every object here first: returns
+ * true if it was the parked spare, which it releases (that is only
+ * allowed while ctxs_store_destroy runs). */
+bool fz_spare_release(fz_state *st, void *object);
+
+/* ctxs_store_destroy(st->store), which must release the parked spare
+ * whatever it returns. */
+int fz_store_destroy(fz_state *st);
 
 /* The effective contents of slot object `i`: its layers over its ancestors. */
 void fz_slot_contents(const fz_state *st, int i, model_contents *out);

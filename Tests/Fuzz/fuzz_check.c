@@ -209,13 +209,14 @@ static void check_slot(fz_state *st, int i, int key) {
 void fz_check_slots(fz_state *st, bool full) {
     if (!full) {
         int i = st->touched_slot;
-        if (i >= 0 && st->slots[i].slot != NULL) check_slot(st, i, st->touched_key);
+        if (i >= 0 && st->slots[i].slot != NULL && !st->slots[i].recycled)
+            check_slot(st, i, st->touched_key);
         return;
     }
     bool done[FZ_SLOTS] = {false};
     for (int h = 0; h < FZ_HANDLES; h++) {
         int i = st->slot_handles[h];
-        if (i < 0 || done[i]) continue;
+        if (i < 0 || done[i] || st->slots[i].recycled) continue; /* nothing to read */
         done[i] = true;
         check_slot(st, i, -1);
     }
@@ -225,7 +226,7 @@ void fz_check_snapshots(fz_state *st) {
     char what[48];
     for (int h = 0; h < FZ_HANDLES; h++) {
         int i = st->slot_handles[h];
-        if (i < 0) continue;
+        if (i < 0 || st->slots[i].recycled) continue;
         ctxs_map *snapshot = NULL;
         int status = ctxs_slot_snapshot(st->slots[i].slot, &snapshot);
         FZ_ASSERT(st, status == CTXS_OK, "snapshot of slot %d: %s", i, ctxs_status_string(status));
@@ -249,11 +250,12 @@ void fz_check_references(fz_state *st) {
 
     size_t slots = 0;
     int64_t memos[FZ_IDS] = {0};
-    bool held[FZ_IDS] = {false};
+    bool held[FZ_IDS] = {false}, chained = false;
     for (int i = 0; i < FZ_SLOTS; i++) {
         const fz_slot *s = &st->slots[i];
-        if (s->slot == NULL) continue;
+        if (s->slot == NULL || i == st->spare) continue; /* the spare is not live */
         slots++;
+        chained |= s->parent >= 0;
         if (s->memo != 0) memos[s->memo]++;
         mark_values(held, &s->layer);
     }
@@ -261,6 +263,12 @@ void fz_check_references(fz_state *st) {
         if (st->maps[h].map != NULL) mark_values(held, &st->maps[h].model);
 
     FZ_ASSERT(st, stats.live_slots == slots, "%zu live slots, model %zu", stats.live_slots, slots);
+    FZ_ASSERT(st, stats.spare_slots == (st->spare >= 0 ? 1u : 0u), "%zu spare slots, model %d",
+              stats.spare_slots, st->spare >= 0);
+    /* Live slots and names at least (maps and nodes take more). */
+    size_t least = st->base_bytes + st->name_bytes + slots * st->slot_bytes;
+    FZ_ASSERT(st, stats.bytes_in_use >= least, "%zu bytes in use, but %zu live slots take %zu",
+              stats.bytes_in_use, slots, least);
     FZ_ASSERT(st, stats.interned_keys == st->names.count, "%zu interned names, model %u",
               stats.interned_keys, st->names.count);
 
@@ -272,6 +280,11 @@ void fz_check_references(fz_state *st) {
         total += st->counts[id];
         FZ_ASSERT(st, !held[id] || st->counts[id] > 0,
                   "value %u is in a live map but the store holds no reference to it", id);
+        /* Only a chained slot's view (see ctxs_slot_find) may keep an entry
+         * nothing else holds. */
+        FZ_ASSERT(st, held[id] || chained || st->counts[id] == 0,
+                  "value %u is in no live map or slot, but the store holds %lld references to it",
+                  id, (long long)st->counts[id]);
     }
     FZ_ASSERT(st, total == (int64_t)stats.live_values,
               "the store holds %lld value references but has %zu live entries", (long long)total,

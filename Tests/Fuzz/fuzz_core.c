@@ -12,16 +12,19 @@
  * Operations work on 8 map handles and 8 slot handles: persistent maps
  * (new, fork, assoc, without, release), plain and chained slots (create,
  * retain, release, assoc, without, clear, replace, snapshot, reads, memos,
- * the thread's slot), interning (empty, short, long and near-duplicate
- * names, NUL bytes included), invalid arguments, and the allocation-failure
- * hook, which makes the n-th allocation of the next operation fail.
+ * the thread's slot), a slot's lifecycle (adopt, recycle, reset, and the
+ * thread's spare: fuzz_lifecycle.c), interning (empty, short, long and
+ * near-duplicate names, NUL bytes included), invalid arguments, and the
+ * allocation-failure hook, which makes the n-th allocation of the next
+ * operation fail.
  *
  * After every operation the core is compared with the reference model
  * (model.h) by fuzz_check.c: map contents and canonical shapes, slot reads,
- * the exact number of references the store holds to each value, and, when
- * an operation reports failure, that nothing at all changed. At the end
- * everything is released and the store must account for zero objects and
- * zero references, and destroy cleanly. A mismatch aborts with a message.
+ * the references the store holds to each value, live and spare slots, and,
+ * when an operation reports failure, that nothing at all changed. At the
+ * end everything is released and the store must account for zero objects,
+ * zero references and the bytes of a new store plus its names, and destroy
+ * cleanly. A mismatch aborts with a message.
  *
  * Build and run: `make fuzz`, `make fuzz-replay` (see the Makefile).
  */
@@ -41,29 +44,24 @@ static unsigned char name_buffer[FZ_NAME_MAX];
 
 /* ------------------------------------------------------------ the input */
 
-typedef struct reader {
-    const uint8_t *p;
-    size_t n;
-} reader;
-
-static uint8_t next(reader *r) {
+uint8_t fz_next(fz_reader *r) {
     if (r->n == 0) return 0;
     r->n--;
     return *r->p++;
 }
 
-static uint64_t next64(reader *r) {
+static uint64_t next64(fz_reader *r) {
     uint64_t x = 0;
-    for (int i = 0; i < 8; i++) x = x << 8 | next(r);
+    for (int i = 0; i < 8; i++) x = x << 8 | fz_next(r);
     return x;
 }
 
-static unsigned handle(reader *r) { return next(r) % FZ_HANDLES; }
+unsigned fz_handle(fz_reader *r) { return fz_next(r) % FZ_HANDLES; }
 
 /* A pool position; the pool is seeded, so it is never empty. */
-static unsigned key_of(fz_state *st, reader *r) { return next(r) % st->keys.count; }
+static unsigned key_of(fz_state *st, fz_reader *r) { return fz_next(r) % st->keys.count; }
 
-static unsigned value_of(reader *r) { return 1 + next(r) % (FZ_VALUES - 1); }
+static unsigned value_of(fz_reader *r) { return 1 + fz_next(r) % (FZ_VALUES - 1); }
 
 /* ------------------------------------------------------ value callbacks */
 
@@ -76,6 +74,7 @@ static void count_retain(void *context, void *value) {
 
 static void count_release(void *context, void *value) {
     fz_state *st = context;
+    if (fz_spare_release(st, value)) return; /* the parked spare, a slot */
     uintptr_t id = (uintptr_t)value;
     FZ_ASSERT(st, id > 0 && id < FZ_IDS, "release of %p, a value the fuzzer never stored", value);
     FZ_ASSERT(st, st->counts[id] > 0, "value %u released more often than retained", (unsigned)id);
@@ -84,15 +83,11 @@ static void count_release(void *context, void *value) {
 
 /* ------------------------------------------------------------- handles */
 
-/* What an operation says it did. UNCHANGED: it failed or was invalid, and
- * promises that the store is exactly as before (checked). */
-typedef enum outcome { DONE, UNCHANGED, SKIPPED } outcome;
-
 /* A failure status is only acceptable when the hook made it happen. */
-static outcome failed(fz_state *st, int status, const char *operation) {
+fz_outcome fz_failed(fz_state *st, int status, const char *operation) {
     FZ_ASSERT(st, status == CTXS_ENOMEM && st->armed, "%s returned %s (hook %s)", operation,
               ctxs_status_string(status), st->armed ? "armed" : "off");
-    return UNCHANGED;
+    return FZ_UNCHANGED;
 }
 
 static void map_store(fz_state *st, unsigned h, ctxs_map *map, const model_contents *model) {
@@ -104,14 +99,14 @@ static void map_store(fz_state *st, unsigned h, ctxs_map *map, const model_conte
     ctxs_map_release(old);
 }
 
-static int slot_free_index(const fz_state *st) {
+int fz_slot_free_index(const fz_state *st) {
     for (int i = 0; i < FZ_SLOTS; i++)
         if (st->slots[i].slot == NULL) return i;
     return -1;
 }
 
 /* Records a slot the core just made; the caller holds its one reference. */
-static int slot_register(fz_state *st, int i, ctxs_slot *slot, int parent) {
+int fz_slot_register(fz_state *st, int i, ctxs_slot *slot, int parent) {
     fz_slot *s = &st->slots[i];
     memset(s, 0, sizeof *s);
     s->slot = slot;
@@ -128,7 +123,7 @@ static int slot_register(fz_state *st, int i, ctxs_slot *slot, int parent) {
 }
 
 /* Drops one model reference to object i, and to its ancestors as they die. */
-static void slot_unref(fz_state *st, int i) {
+void fz_slot_unref(fz_state *st, int i) {
     while (i >= 0) {
         fz_slot *s = &st->slots[i];
         FZ_ASSERT(st, s->slot != NULL && s->refs > 0, "model: slot %d released twice", i);
@@ -139,74 +134,78 @@ static void slot_unref(fz_state *st, int i) {
 }
 
 /* Releases one reference to object i, in the core and in the model. */
-static void slot_drop(fz_state *st, int i) {
+void fz_slot_drop(fz_state *st, int i) {
     ctxs_slot *slot = st->slots[i].slot;
-    slot_unref(st, i);
+    fz_slot_unref(st, i);
     ctxs_slot_release(slot);
 }
 
 /* Handle h takes over a reference to object i (already counted). */
-static void slot_handle_set(fz_state *st, unsigned h, int i) {
+void fz_slot_handle_set(fz_state *st, unsigned h, int i) {
     int old = st->slot_handles[h];
     st->slot_handles[h] = i;
-    if (old >= 0) slot_drop(st, old);
+    if (old >= 0) fz_slot_drop(st, old);
 }
 
-/* The slot object behind a handle operand, or -1. */
-static int slot_operand(fz_state *st, reader *r) { return st->slot_handles[handle(r)]; }
+/* The slot object behind a handle operand, or -1 (for a recycled slot too:
+ * only fuzz_lifecycle.c's reset and release may touch it). */
+static int slot_operand(fz_state *st, fz_reader *r) {
+    int i = st->slot_handles[fz_handle(r)];
+    return i >= 0 && !st->slots[i].recycled ? i : -1;
+}
 
-static void touch(fz_state *st, int slot, int key) {
+void fz_touch(fz_state *st, int slot, int key) {
     st->touched_slot = slot;
     st->touched_key = key;
 }
 
 /* A successful write: the memo goes, and snapshots taken before are stale. */
-static void written(fz_state *st, int i) {
+void fz_written(fz_state *st, int i) {
     st->slots[i].writes++;
     st->slots[i].memo = 0;
 }
 
 /* ------------------------------------------------------------- map ops */
 
-static outcome op_map_new(fz_state *st, reader *r) {
+static fz_outcome op_map_new(fz_state *st, fz_reader *r) {
     model_contents empty;
     model_clear(&empty);
-    map_store(st, handle(r), ctxs_map_new(st->store), &empty);
-    return DONE;
+    map_store(st, fz_handle(r), ctxs_map_new(st->store), &empty);
+    return FZ_DONE;
 }
 
-static outcome op_map_fork(fz_state *st, reader *r) {
-    unsigned src = handle(r), dst = handle(r);
+static fz_outcome op_map_fork(fz_state *st, fz_reader *r) {
+    unsigned src = fz_handle(r), dst = fz_handle(r);
     fz_map from = st->maps[src];
-    if (from.map == NULL) return SKIPPED;
+    if (from.map == NULL) return FZ_SKIPPED;
     ctxs_map *fork = ctxs_map_fork(from.map);
     FZ_ASSERT(st, fork == from.map, "fork returned another map");
     map_store(st, dst, fork, &from.model);
     st->maps[dst].snap_slot = from.snap_slot; /* the same map object */
     st->maps[dst].snap_serial = from.snap_serial;
     st->maps[dst].snap_writes = from.snap_writes;
-    return DONE;
+    return FZ_DONE;
 }
 
-static outcome op_map_release(fz_state *st, reader *r) {
-    fz_map *m = &st->maps[handle(r)];
+static fz_outcome op_map_release(fz_state *st, fz_reader *r) {
+    fz_map *m = &st->maps[fz_handle(r)];
     ctxs_map_release(m->map);
     m->map = NULL;
-    return DONE;
+    return FZ_DONE;
 }
 
 /* assoc (value != 0) or without (value == 0) from handle src into dst. */
-static outcome map_write(fz_state *st, reader *r, bool assoc) {
-    unsigned src = handle(r), dst = handle(r), k = key_of(st, r);
+static fz_outcome map_write(fz_state *st, fz_reader *r, bool assoc) {
+    unsigned src = fz_handle(r), dst = fz_handle(r), k = key_of(st, r);
     unsigned value = assoc ? value_of(r) : 0;
     fz_map from = st->maps[src];
-    if (from.map == NULL) return SKIPPED;
+    if (from.map == NULL) return FZ_SKIPPED;
     ctxs_map *sentinel = (ctxs_map *)&state, *out = sentinel;
     int status = assoc ? ctxs_map_assoc(from.map, st->keys.id[k], fz_value(value), &out)
                        : ctxs_map_without(from.map, st->keys.id[k], &out);
     if (status != CTXS_OK) {
         FZ_ASSERT(st, out == sentinel, "failed map write touched *out");
-        return failed(st, status, assoc ? "ctxs_map_assoc" : "ctxs_map_without");
+        return fz_failed(st, status, assoc ? "ctxs_map_assoc" : "ctxs_map_without");
     }
     bool same = from.model.value[k] == value;
     FZ_ASSERT(st, !same || out == from.map,
@@ -220,137 +219,137 @@ static outcome map_write(fz_state *st, reader *r, bool assoc) {
         st->maps[dst].snap_serial = from.snap_serial;
         st->maps[dst].snap_writes = from.snap_writes;
     }
-    return DONE;
+    return FZ_DONE;
 }
 
-static outcome op_map_assoc(fz_state *st, reader *r) { return map_write(st, r, true); }
-static outcome op_map_without(fz_state *st, reader *r) { return map_write(st, r, false); }
+static fz_outcome op_map_assoc(fz_state *st, fz_reader *r) { return map_write(st, r, true); }
+static fz_outcome op_map_without(fz_state *st, fz_reader *r) { return map_write(st, r, false); }
 
 /* ------------------------------------------------------------ slot ops */
 
-static outcome op_slot_plain(fz_state *st, reader *r) {
-    unsigned dst = handle(r);
-    uint8_t b = next(r);
+static fz_outcome op_slot_plain(fz_state *st, fz_reader *r) {
+    unsigned dst = fz_handle(r);
+    uint8_t b = fz_next(r);
     const fz_map *initial = b & 8 ? NULL : &st->maps[b % FZ_HANDLES];
     if (initial != NULL && initial->map == NULL) initial = NULL;
-    int i = slot_free_index(st);
-    if (i < 0) return SKIPPED;
+    int i = fz_slot_free_index(st);
+    if (i < 0) return FZ_SKIPPED;
     ctxs_slot *slot = ctxs_slot_create(st->store, initial ? initial->map : NULL, NULL);
-    if (slot == NULL) return failed(st, CTXS_ENOMEM, "ctxs_slot_create (plain)");
-    slot_register(st, i, slot, -1);
+    if (slot == NULL) return fz_failed(st, CTXS_ENOMEM, "ctxs_slot_create (plain)");
+    fz_slot_register(st, i, slot, -1);
     if (initial != NULL) st->slots[i].layer = initial->model;
-    slot_handle_set(st, dst, i);
-    touch(st, i, -1);
-    return DONE;
+    fz_slot_handle_set(st, dst, i);
+    fz_touch(st, i, -1);
+    return FZ_DONE;
 }
 
 /* Creates 1 (usually) or up to 24 chained levels below a slot handle; the
  * levels in between are held only by their children. */
-static outcome op_slot_chained(fz_state *st, reader *r) {
+static fz_outcome op_slot_chained(fz_state *st, fz_reader *r) {
     int parent = slot_operand(st, r);
-    unsigned dst = handle(r);
-    uint8_t c = next(r);
+    unsigned dst = fz_handle(r);
+    uint8_t c = fz_next(r);
     unsigned levels = c < 192 ? 1 : 1 + c % 24;
-    if (parent < 0) return SKIPPED;
+    if (parent < 0) return FZ_SKIPPED;
     int made = -1; /* the deepest level made so far; this op holds it */
     for (unsigned n = 0; n < levels; n++) {
         int above = made >= 0 ? made : parent;
-        int i = slot_free_index(st);
+        int i = fz_slot_free_index(st);
         if (i < 0 || st->slots[above].depth >= FZ_MAX_DEPTH) break;
         ctxs_slot *slot = ctxs_slot_create(st->store, NULL, st->slots[above].slot);
         if (slot == NULL) {
-            failed(st, CTXS_ENOMEM, "ctxs_slot_create (chained)");
+            fz_failed(st, CTXS_ENOMEM, "ctxs_slot_create (chained)");
             break;
         }
-        slot_register(st, i, slot, above);
-        if (made >= 0) slot_drop(st, made); /* its child holds it now */
+        fz_slot_register(st, i, slot, above);
+        if (made >= 0) fz_slot_drop(st, made); /* its child holds it now */
         made = i;
     }
-    if (made < 0) return st->armed ? UNCHANGED : SKIPPED;
-    slot_handle_set(st, dst, made);
-    touch(st, made, -1);
-    return DONE;
+    if (made < 0) return st->armed ? FZ_UNCHANGED : FZ_SKIPPED;
+    fz_slot_handle_set(st, dst, made);
+    fz_touch(st, made, -1);
+    return FZ_DONE;
 }
 
-static outcome op_slot_retain(fz_state *st, reader *r) {
+static fz_outcome op_slot_retain(fz_state *st, fz_reader *r) {
     int i = slot_operand(st, r);
-    unsigned dst = handle(r);
-    if (i < 0) return SKIPPED;
+    unsigned dst = fz_handle(r);
+    if (i < 0) return FZ_SKIPPED;
     FZ_ASSERT(st, ctxs_slot_retain(st->slots[i].slot) == st->slots[i].slot,
               "ctxs_slot_retain returned another slot");
     st->slots[i].refs++;
-    slot_handle_set(st, dst, i);
-    return DONE;
+    fz_slot_handle_set(st, dst, i);
+    return FZ_DONE;
 }
 
-static outcome op_slot_release(fz_state *st, reader *r) {
-    unsigned h = handle(r);
+static fz_outcome op_slot_release(fz_state *st, fz_reader *r) {
+    unsigned h = fz_handle(r);
     int i = st->slot_handles[h];
-    if (i < 0) return SKIPPED;
+    if (i < 0) return FZ_SKIPPED;
     st->slot_handles[h] = -1;
-    slot_drop(st, i);
-    return DONE;
+    fz_slot_drop(st, i);
+    return FZ_DONE;
 }
 
-static outcome slot_write(fz_state *st, reader *r, bool assoc) {
+static fz_outcome slot_write(fz_state *st, fz_reader *r, bool assoc) {
     int i = slot_operand(st, r);
     unsigned k = key_of(st, r), value = assoc ? value_of(r) : 0;
-    if (i < 0) return SKIPPED;
+    if (i < 0) return FZ_SKIPPED;
     fz_slot *s = &st->slots[i];
-    touch(st, i, (int)k);
+    fz_touch(st, i, (int)k);
     int status = assoc ? ctxs_slot_assoc(s->slot, st->keys.id[k], fz_value(value))
                        : ctxs_slot_without(s->slot, st->keys.id[k]);
     if (status != CTXS_OK)
-        return failed(st, status, assoc ? "ctxs_slot_assoc" : "ctxs_slot_without");
+        return fz_failed(st, status, assoc ? "ctxs_slot_assoc" : "ctxs_slot_without");
     if (assoc) {
         s->layer.value[k] = (uint16_t)value;
     } else {
         /* A chained layer hides the inherited entry unless it hides all. */
         s->layer.value[k] = s->parent >= 0 && !s->cleared ? MODEL_TOMB : 0;
     }
-    written(st, i);
-    return DONE;
+    fz_written(st, i);
+    return FZ_DONE;
 }
 
-static outcome op_slot_assoc(fz_state *st, reader *r) { return slot_write(st, r, true); }
-static outcome op_slot_without(fz_state *st, reader *r) { return slot_write(st, r, false); }
+static fz_outcome op_slot_assoc(fz_state *st, fz_reader *r) { return slot_write(st, r, true); }
+static fz_outcome op_slot_without(fz_state *st, fz_reader *r) { return slot_write(st, r, false); }
 
-static outcome op_slot_clear(fz_state *st, reader *r) {
+static fz_outcome op_slot_clear(fz_state *st, fz_reader *r) {
     int i = slot_operand(st, r);
-    if (i < 0) return SKIPPED;
+    if (i < 0) return FZ_SKIPPED;
     fz_slot *s = &st->slots[i];
     int status = ctxs_slot_clear(s->slot);
     FZ_ASSERT(st, status == CTXS_OK, "ctxs_slot_clear returned %s", ctxs_status_string(status));
     model_clear(&s->layer);
     s->cleared = s->parent >= 0;
-    written(st, i);
-    touch(st, i, -1);
-    return DONE;
+    fz_written(st, i);
+    fz_touch(st, i, -1);
+    return FZ_DONE;
 }
 
-static outcome op_slot_replace(fz_state *st, reader *r) {
+static fz_outcome op_slot_replace(fz_state *st, fz_reader *r) {
     int i = slot_operand(st, r);
-    const fz_map *m = &st->maps[handle(r)];
-    if (i < 0 || m->map == NULL) return SKIPPED;
+    const fz_map *m = &st->maps[fz_handle(r)];
+    if (i < 0 || m->map == NULL) return FZ_SKIPPED;
     fz_slot *s = &st->slots[i];
     int status = ctxs_slot_replace(s->slot, m->map);
     FZ_ASSERT(st, status == CTXS_OK, "ctxs_slot_replace returned %s", ctxs_status_string(status));
     s->layer = m->model;
     s->cleared = s->parent >= 0;
-    written(st, i);
-    touch(st, i, -1);
-    return DONE;
+    fz_written(st, i);
+    fz_touch(st, i, -1);
+    return FZ_DONE;
 }
 
-static outcome op_slot_snapshot(fz_state *st, reader *r) {
+static fz_outcome op_slot_snapshot(fz_state *st, fz_reader *r) {
     int i = slot_operand(st, r);
-    unsigned dst = handle(r);
-    if (i < 0) return SKIPPED;
+    unsigned dst = fz_handle(r);
+    if (i < 0) return FZ_SKIPPED;
     ctxs_map *sentinel = (ctxs_map *)&state, *out = sentinel;
     int status = ctxs_slot_snapshot(st->slots[i].slot, &out);
     if (status != CTXS_OK) {
         FZ_ASSERT(st, out == sentinel, "failed snapshot touched *out");
-        return failed(st, status, "ctxs_slot_snapshot");
+        return fz_failed(st, status, "ctxs_slot_snapshot");
     }
     model_contents contents;
     fz_slot_contents(st, i, &contents);
@@ -358,22 +357,22 @@ static outcome op_slot_snapshot(fz_state *st, reader *r) {
     st->maps[dst].snap_slot = i;
     st->maps[dst].snap_serial = st->slots[i].serial;
     st->maps[dst].snap_writes = st->slots[i].writes;
-    return DONE;
+    return FZ_DONE;
 }
 
-static outcome op_slot_read(fz_state *st, reader *r) {
+static fz_outcome op_slot_read(fz_state *st, fz_reader *r) {
     int i = slot_operand(st, r);
-    unsigned k = key_of(st, r), style = next(r);
-    if (i < 0) return SKIPPED;
+    unsigned k = key_of(st, r), style = fz_next(r);
+    if (i < 0) return FZ_SKIPPED;
     fz_check_slot_key(st, i, k, style);
-    return DONE;
+    return FZ_DONE;
 }
 
-static outcome op_memo_set(fz_state *st, reader *r) {
+static fz_outcome op_memo_set(fz_state *st, fz_reader *r) {
     int i = slot_operand(st, r);
-    const fz_map *m = &st->maps[handle(r)];
-    unsigned memo = FZ_MEMO_BASE + next(r) % (FZ_IDS - FZ_MEMO_BASE);
-    if (i < 0 || m->map == NULL) return SKIPPED;
+    const fz_map *m = &st->maps[fz_handle(r)];
+    unsigned memo = FZ_MEMO_BASE + fz_next(r) % (FZ_IDS - FZ_MEMO_BASE);
+    if (i < 0 || m->map == NULL) return FZ_SKIPPED;
     fz_slot *s = &st->slots[i];
     model_contents contents;
     fz_slot_contents(st, i, &contents);
@@ -385,72 +384,72 @@ static outcome op_memo_set(fz_state *st, reader *r) {
     FZ_ASSERT(st, stored == 0 || possible, "memo_set stored a memo it must refuse");
     FZ_ASSERT(st, stored == 1 || !certain, "memo_set refused a memo for the current snapshot");
     if (stored) s->memo = memo;
-    return stored ? DONE : UNCHANGED;
+    return stored ? FZ_DONE : FZ_UNCHANGED;
 }
 
 /* The thread's own slot: get (into a handle), drop, or peek. */
-static outcome op_thread(fz_state *st, reader *r) {
-    uint8_t what = next(r) % 3;
-    unsigned dst = handle(r);
+static fz_outcome op_thread(fz_state *st, fz_reader *r) {
+    uint8_t what = fz_next(r) % 3;
+    unsigned dst = fz_handle(r);
     int t = st->thread_slot;
     if (what == 0) {
-        int i = t >= 0 ? t : slot_free_index(st);
-        if (i < 0) return SKIPPED;
+        int i = t >= 0 ? t : fz_slot_free_index(st);
+        if (i < 0) return FZ_SKIPPED;
         ctxs_slot *slot = ctxs_thread_slot(st->store);
         if (t >= 0) {
             FZ_ASSERT(st, slot == st->slots[t].slot, "ctxs_thread_slot changed");
         } else {
-            if (slot == NULL) return failed(st, CTXS_ENOMEM, "ctxs_thread_slot");
-            slot_register(st, i, slot, -1); /* the thread's reference */
+            if (slot == NULL) return fz_failed(st, CTXS_ENOMEM, "ctxs_thread_slot");
+            fz_slot_register(st, i, slot, -1); /* the thread's reference */
             st->thread_slot = i;
         }
         ctxs_slot_retain(slot);
         st->slots[i].refs++;
-        slot_handle_set(st, dst, i);
-        return DONE;
+        fz_slot_handle_set(st, dst, i);
+        return FZ_DONE;
     }
     if (what == 1) {
         ctxs_thread_slot_drop(st->store);
-        if (t >= 0) slot_unref(st, t);
+        if (t >= 0) fz_slot_unref(st, t);
         st->thread_slot = -1;
-        return DONE;
+        return FZ_DONE;
     }
     FZ_ASSERT(st, ctxs_thread_slot_peek(st->store) == (t >= 0 ? st->slots[t].slot : NULL),
               "ctxs_thread_slot_peek disagrees");
-    return UNCHANGED;
+    return FZ_UNCHANGED;
 }
 
 /* ------------------------------------------------------------ interning */
 
 /* Builds a name in name_buffer from the operands; returns its length. */
-static size_t make_name(fz_state *st, reader *r) {
-    uint8_t kind = next(r) % 5;
+static size_t make_name(fz_state *st, fz_reader *r) {
+    uint8_t kind = fz_next(r) % 5;
     const model_names *names = &st->names;
     if ((kind == 3 || kind == 4) && names->count == 0) kind = 0;
     switch (kind) {
     case 0: return 0;
     case 1: { /* short, straight from the input: NUL bytes included */
-        size_t length = next(r) % 24;
-        for (size_t j = 0; j < length; j++) name_buffer[j] = next(r);
+        size_t length = fz_next(r) % 24;
+        for (size_t j = 0; j < length; j++) name_buffer[j] = fz_next(r);
         return length;
     }
     case 2: { /* long: a pattern with NUL bytes in it */
-        size_t length = 200 + (size_t)next(r) * 16 + next(r);
-        uint8_t seed = next(r);
+        size_t length = 200 + (size_t)fz_next(r) * 16 + fz_next(r);
+        uint8_t seed = fz_next(r);
         for (size_t j = 0; j < length; j++)
             name_buffer[j] = (uint8_t)((seed + j * 7) % 251 * (j % 9 != 0));
         return length;
     }
     case 3: { /* a known name again */
-        const model_name *n = &names->names[next(r) % names->count];
+        const model_name *n = &names->names[fz_next(r) % names->count];
         if (n->length > 0) memcpy(name_buffer, n->bytes, n->length);
         return n->length;
     }
     default: { /* a known name with one byte changed, or one more */
-        const model_name *n = &names->names[next(r) % names->count];
+        const model_name *n = &names->names[fz_next(r) % names->count];
         size_t length = n->length;
         if (length > 0) memcpy(name_buffer, n->bytes, length);
-        uint8_t at = next(r), x = next(r);
+        uint8_t at = fz_next(r), x = fz_next(r);
         if (length == 0 || length == FZ_NAME_MAX || (at & 1)) {
             if (length < FZ_NAME_MAX) name_buffer[length++] = x;
         } else {
@@ -461,7 +460,7 @@ static size_t make_name(fz_state *st, reader *r) {
     }
 }
 
-static outcome op_intern(fz_state *st, reader *r) {
+static fz_outcome op_intern(fz_state *st, fz_reader *r) {
     size_t length = make_name(st, r);
     const void *bytes = length > 0 ? name_buffer : NULL;
     int known = model_name_find(&st->names, name_buffer, length);
@@ -470,20 +469,29 @@ static outcome op_intern(fz_state *st, reader *r) {
     FZ_ASSERT(st, present == (known >= 0), "ctxs_intern_find says %d, model %d", present,
               known >= 0);
     FZ_ASSERT(st, !present || found == st->names.names[known].id, "ctxs_intern_find: wrong id");
-    if (known < 0 && st->names.count == MODEL_NAMES) return SKIPPED;
+    if (known < 0 && st->names.count == MODEL_NAMES) return FZ_SKIPPED;
 
     const uint64_t sentinel = 0x5e5e5e5e5e5e5e5eull;
     uint64_t id = sentinel;
+    ctxs_statistics before;
+    ctxs_store_statistics(st->store, &before);
     int status = ctxs_intern(st->store, bytes, length, &id);
+    ctxs_statistics after;
+    ctxs_store_statistics(st->store, &after);
     if (status != CTXS_OK) {
         FZ_ASSERT(st, known < 0, "interning a known name failed");
         FZ_ASSERT(st, id == sentinel, "failed ctxs_intern touched *id");
         FZ_ASSERT(st, ctxs_intern_find(st->store, bytes, length, &found) == 0,
                   "failed ctxs_intern interned the name");
-        return failed(st, status, "ctxs_intern");
+        return fz_failed(st, status, "ctxs_intern");
     }
+    /* Names take bytes for the life of the store (the teardown counts them). */
+    st->name_bytes += after.bytes_in_use - before.bytes_in_use;
     if (known >= 0) {
         FZ_ASSERT(st, id == st->names.names[known].id, "a name changed its id");
+        FZ_ASSERT(st, after.bytes_in_use == before.bytes_in_use,
+                  "interning a known name took bytes: %zu->%zu", before.bytes_in_use,
+                  after.bytes_in_use);
     } else {
         FZ_ASSERT(st, model_name_by_id(&st->names, id) < 0, "two names got the id %#llx",
                   (unsigned long long)id);
@@ -496,7 +504,7 @@ static outcome op_intern(fz_state *st, reader *r) {
     FZ_ASSERT(st, back_length == length && (length == 0 || memcmp(back, name_buffer, length) == 0),
               "ctxs_intern_name gives other bytes (%zu, model %zu)", back_length, length);
     (void)model_key_add(&st->keys, id);
-    return DONE;
+    return FZ_DONE;
 }
 
 /* ----------------------------------------------------------------- keys */
@@ -512,48 +520,49 @@ static void key_added(fz_state *st, uint64_t id) {
     }
 }
 
-static outcome op_key_raw(fz_state *st, reader *r) {
+static fz_outcome op_key_raw(fz_state *st, fz_reader *r) {
     key_added(st, next64(r));
-    return UNCHANGED;
+    return FZ_UNCHANGED;
 }
 
 /* A key that agrees with a known one on most bits: deep tries and long
  * one-child chains. */
-static outcome op_key_near(fz_state *st, reader *r) {
+static fz_outcome op_key_near(fz_state *st, fz_reader *r) {
     uint64_t base = st->keys.id[key_of(st, r)];
-    uint8_t shift = next(r) % 64, x = next(r);
+    uint8_t shift = fz_next(r) % 64, x = fz_next(r);
     key_added(st, base ^ ((uint64_t)(x | 1) << shift));
-    return UNCHANGED;
+    return FZ_UNCHANGED;
 }
 
 /* ---------------------------------------------------- failure and misuse */
 
-static outcome op_fail_next(fz_state *st, reader *r) {
-    st->fail_next = 1 + next(r) % 32;
-    return UNCHANGED;
+static fz_outcome op_fail_next(fz_state *st, fz_reader *r) {
+    st->fail_next = 1 + fz_next(r) % 32;
+    return FZ_UNCHANGED;
 }
 
-static outcome op_verify(fz_state *st, reader *r) {
+static fz_outcome op_verify(fz_state *st, fz_reader *r) {
     (void)r;
     /* Checks run with the hook off: a snapshot here must not fail. */
     ctxs_store_fail_allocation(st->store, 0);
     st->armed = false;
     fz_check_slots(st, true);
     fz_check_snapshots(st);
-    return DONE;
+    return FZ_DONE;
 }
 
+/* Anything that keeps the store busy (the parked spare does not). */
 static bool anything_live(const fz_state *st) {
     for (int i = 0; i < FZ_SLOTS; i++)
-        if (st->slots[i].slot != NULL) return true;
+        if (st->slots[i].slot != NULL && i != st->spare) return true;
     for (int h = 0; h < FZ_HANDLES; h++)
         if (st->maps[h].map != NULL && model_count(&st->maps[h].model) > 0) return true;
     return false;
 }
 
 /* Calls that must be refused and change nothing. */
-static outcome op_invalid(fz_state *st, reader *r) {
-    uint8_t what = next(r) % 5;
+static fz_outcome op_invalid(fz_state *st, fz_reader *r) {
+    uint8_t what = fz_next(r) % 5;
     int i = slot_operand(st, r);
     ctxs_slot *slot = i >= 0 ? st->slots[i].slot : NULL;
     uint64_t key = st->keys.id[key_of(st, r)];
@@ -566,12 +575,12 @@ static outcome op_invalid(fz_state *st, reader *r) {
         break;
     }
     case 1:
-        if (slot == NULL) return SKIPPED;
+        if (slot == NULL) return FZ_SKIPPED;
         FZ_ASSERT(st, ctxs_slot_assoc(slot, key, NULL) == CTXS_EINVAL,
                   "ctxs_slot_assoc accepted a NULL value");
         break;
     case 2: {
-        if (slot == NULL) return SKIPPED;
+        if (slot == NULL) return FZ_SKIPPED;
         ctxs_map *map = ctxs_map_new(st->store);
         FZ_ASSERT(st, ctxs_slot_create(st->store, map, slot) == NULL,
                   "a chained slot was made with an initial map");
@@ -579,7 +588,7 @@ static outcome op_invalid(fz_state *st, reader *r) {
         break;
     }
     case 3: {
-        if (slot == NULL) return SKIPPED;
+        if (slot == NULL) return FZ_SKIPPED;
         ctxs_store *other = ctxs_store_create(NULL);
         FZ_ASSERT(st, other != NULL, "a second store could not be made");
         ctxs_map *foreign = ctxs_map_new(other);
@@ -598,19 +607,19 @@ static outcome op_invalid(fz_state *st, reader *r) {
     }
     default:
         FZ_ASSERT(st, ctxs_store_destroy(NULL) == CTXS_OK, "ctxs_store_destroy(NULL) failed");
-        if (!anything_live(st)) return SKIPPED;
-        FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_EBUSY,
+        if (!anything_live(st)) return FZ_SKIPPED;
+        FZ_ASSERT(st, fz_store_destroy(st) == CTXS_EBUSY,
                   "ctxs_store_destroy did not refuse a store with live objects");
         break;
     }
-    return UNCHANGED;
+    return FZ_UNCHANGED;
 }
 
 /* ------------------------------------------------------------- dispatch */
 
 typedef struct operation {
     const char *name;
-    outcome (*run)(fz_state *st, reader *r);
+    fz_outcome (*run)(fz_state *st, fz_reader *r);
 } operation;
 
 /* Assocs appear twice: they are what grows tries and layers deep enough
@@ -641,6 +650,12 @@ static const operation operations[] = {
     {"fail_next", op_fail_next},
     {"verify", op_verify},
     {"invalid", op_invalid},
+    {"slot_adopt", fz_op_slot_adopt},
+    {"slot_recycle", fz_op_slot_recycle},
+    {"slot_reset", fz_op_slot_reset},
+    {"spare_put", fz_op_spare_put},
+    {"spare_take", fz_op_spare_take},
+    {"lifecycle_invalid", fz_op_lifecycle_invalid},
 };
 #define OPERATION_COUNT (sizeof operations / sizeof operations[0])
 
@@ -652,6 +667,7 @@ static void state_reset(fz_state *st) {
     }
     st->thread_slot = -1;
     st->touched_slot = -1;
+    st->spare = -1;
     /* Keys sharing fragments down to levels 0, 1 and 11. */
     static const uint64_t seeds[] = {1, 1 | 1u << 5, 1 | 1u << 10, 1 | 1ull << 63};
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) model_key_add(&st->keys, seeds[i]);
@@ -666,16 +682,16 @@ static void check_all(fz_state *st, bool full) {
 /* Releases everything; then the store must be empty and destroy cleanly. */
 static void teardown(fz_state *st) {
     if (anything_live(st)) {
-        FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_EBUSY,
+        FZ_ASSERT(st, fz_store_destroy(st) == CTXS_EBUSY,
                   "ctxs_store_destroy did not refuse a store with live objects");
     }
     for (int h = 0; h < FZ_HANDLES; h++) {
         ctxs_map_release(st->maps[h].map);
         st->maps[h].map = NULL;
-        if (st->slot_handles[h] >= 0) slot_handle_set(st, (unsigned)h, -1);
+        if (st->slot_handles[h] >= 0) fz_slot_handle_set(st, (unsigned)h, -1);
     }
     ctxs_thread_slot_drop(st->store);
-    if (st->thread_slot >= 0) slot_unref(st, st->thread_slot);
+    if (st->thread_slot >= 0) fz_slot_unref(st, st->thread_slot);
     st->thread_slot = -1;
     FZ_ASSERT(st, !anything_live(st), "model: slots outlive every handle");
 
@@ -686,11 +702,20 @@ static void teardown(fz_state *st) {
                   stats.live_slots == 0,
               "after releasing everything: %zu maps, %zu nodes, %zu values, %zu slots live",
               stats.live_roots, stats.live_nodes, stats.live_values, stats.live_slots);
+    /* Objects the thread's cache keeps, and a parked spare, are not in use. */
+    FZ_ASSERT(st,
+              stats.spare_slots == (st->spare >= 0 ? 1u : 0u) &&
+                  stats.bytes_in_use == st->base_bytes + st->name_bytes,
+              "after releasing everything: %zu spare slots (model %d), %zu bytes in use (a new "
+              "store %zu, names %zu)",
+              stats.spare_slots, st->spare >= 0, stats.bytes_in_use, st->base_bytes,
+              st->name_bytes);
     for (unsigned id = 0; id < FZ_IDS; id++) {
         FZ_ASSERT(st, st->counts[id] == 0, "value %u: %lld references left after teardown", id,
                   (long long)st->counts[id]);
     }
-    FZ_ASSERT(st, ctxs_store_destroy(st->store) == CTXS_OK, "an emptied store is busy");
+    /* The destroy releases the parked spare, if any (fz_store_destroy checks). */
+    FZ_ASSERT(st, fz_store_destroy(st) == CTXS_OK, "an emptied store is busy");
     st->store = NULL;
     model_names_reset(&st->names);
 }
@@ -699,8 +724,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
     fz_state *st = &state;
     state_reset(st);
-    reader r = {data, size};
-    uint8_t head = next(&r);
+    fz_reader r = {data, size};
+    uint8_t head = fz_next(&r);
     static const ctxs_backend backends[] = {CTXS_BACKEND_ARENA, CTXS_BACKEND_MALLOC,
                                             CTXS_BACKEND_JEMALLOC};
     ctxs_backend backend = backends[head % 3];
@@ -710,10 +735,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st->store = ctxs_store_create(&options);
     FZ_ASSERT(st, st->store != NULL, "ctxs_store_create failed");
     FZ_ASSERT(st, ctxs_store_backend(st->store) == backend, "the store uses another backend");
+    fz_lifecycle_start(st);
 
     while (r.n > 0 && st->operations < FZ_MAX_OPERATIONS) {
         st->operations++;
-        const operation *op = &operations[next(&r) % OPERATION_COUNT];
+        const operation *op = &operations[fz_next(&r) % OPERATION_COUNT];
         st->touched_slot = -1;
         st->touched_key = -1;
         st->armed = st->fail_next != 0;
@@ -721,11 +747,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         st->fail_next = 0;
         fz_census before;
         fz_census_take(st, &before);
-        outcome result = op->run(st, &r);
+        fz_outcome result = op->run(st, &r);
         ctxs_store_fail_allocation(st->store, 0); /* unused failures must not leak into checks */
         st->armed = false;
-        if (result == UNCHANGED) fz_census_same(st, &before, op->name);
-        if (result != SKIPPED) check_all(st, st->full_checks);
+        if (result == FZ_UNCHANGED) fz_census_same(st, &before, op->name);
+        if (result != FZ_SKIPPED) check_all(st, st->full_checks);
     }
     check_all(st, true);
     fz_check_snapshots(st);
