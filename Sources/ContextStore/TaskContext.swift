@@ -158,6 +158,8 @@ public struct TaskContext: Sendable {
     public var names: [String] {
         var names: [String] = []
         names.reserveCapacity(count)
+        // `_Map.forEach` is the trie's own visitor; `_Map` is no Sequence.
+        // swift-format-ignore: ReplaceForEachWithForLoop
         _map.forEach { id, _ in
             if let name = _Store.shared.name(of: id) { names.append(name) }
         }
@@ -172,6 +174,7 @@ public struct TaskContext: Sendable {
     public var entries: [(name: String, value: any Sendable)] {
         var entries: [(name: String, value: any Sendable)] = []
         entries.reserveCapacity(count)
+        // swift-format-ignore: ReplaceForEachWithForLoop
         _map.forEach { id, object in
             if let name = _Store.shared.name(of: id) { entries.append((name, _anyValue(object))) }
         }

@@ -15,6 +15,8 @@ import CContextStore
 // `TaskLocal.get()` bound, unbound, nested and off any task; if a runtime
 // ever changes the layout, that test fails rather than a user's request.
 
+// The runtime's own name, so that the declaration reads as what it binds.
+// swift-format-ignore: AlwaysUseLowerCamelCase
 @usableFromInline
 @_silgen_name("swift_task_localValueGet")
 func _swift_task_localValueGet(_ key: UnsafeRawPointer) -> UnsafeMutableRawPointer?

@@ -47,7 +47,8 @@ struct AllocationFailureTests {
                     after.retains - after.releases == counts.retains - counts.releases,
                     "\(what): allocation \(i) left a value retained or over-released", sourceLocation: sourceLocation)
             } else {
-                #expect(after == counts, "\(what): allocation \(i) retained or released", sourceLocation: sourceLocation)
+                #expect(
+                    after == counts, "\(what): allocation \(i) retained or released", sourceLocation: sourceLocation)
             }
             #expect(s.stats.interned_keys == interned, "\(what): allocation \(i)", sourceLocation: sourceLocation)
             try unchanged()
@@ -107,7 +108,10 @@ struct AllocationFailureTests {
             ("one entry, root insert", try s.map([(1, s.value())]), 2),
             ("one entry, split at level 1", try s.map([(1, s.value())]), 33),
             ("one entry, split at level 12", try s.map([(deepA, s.value())]), deepB),
-            ("deep pair, insert in the deepest node", try s.map([(deepA, s.value()), (deepB, s.value())]), deepA ^ (2 << 60)),
+            (
+                "deep pair, insert in the deepest node", try s.map([(deepA, s.value()), (deepB, s.value())]),
+                deepA ^ (2 << 60)
+            ),
             ("deep pair, remove to collapse", try s.map([(deepA, s.value()), (deepB, s.value())]), deepB),
             ("partial collapse", try s.map([(1, s.value()), (1025, s.value()), (33, s.value())]), 1025),
             ("200 entries, existing key", ctxs_map_fork(big)!, bigKey),
@@ -215,7 +219,9 @@ struct AllocationFailureTests {
     ]
 
     /// Builds a slot of `shape`; `parent` is shared by the twins.
-    static func makeSlot(_ s: StoreFixture, _ shape: SlotShape, parent: OpaquePointer, initial: OpaquePointer) throws -> OpaquePointer {
+    static func makeSlot(_ s: StoreFixture, _ shape: SlotShape, parent: OpaquePointer, initial: OpaquePointer) throws
+        -> OpaquePointer
+    {
         switch shape {
         case .plainEmpty:
             return try #require(ctxs_slot_create(s.store, nil, nil))
@@ -240,7 +246,9 @@ struct AllocationFailureTests {
             entries = CContextStoreTests.entries(of: snapshot)
         }
 
-        func check(_ s: StoreFixture, _ slot: OpaquePointer, probe: UInt64, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        func check(
+            _ s: StoreFixture, _ slot: OpaquePointer, probe: UInt64, sourceLocation: SourceLocation = #_sourceLocation
+        ) throws {
             let now = try s.snapshot(slot, sourceLocation: sourceLocation)
             #expect(ctxs_map_same_shape(now, snapshot) == 1, sourceLocation: sourceLocation)
             #expect(CContextStoreTests.entries(of: now) == entries, sourceLocation: sourceLocation)
@@ -411,7 +419,9 @@ struct AllocationFailureTests {
         }
     }
 
-    static func internOK(_ s: StoreFixture, _ name: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> UInt64 {
+    static func internOK(_ s: StoreFixture, _ name: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> UInt64
+    {
         var id: UInt64 = 0
         let rc = name.withUnsafeBytes { ctxs_intern(s.store, $0.baseAddress, $0.count, &id) }
         try #require(rc == statusOK, sourceLocation: sourceLocation)

@@ -1,7 +1,7 @@
-import Synchronization
 import CContextStore
 import Dispatch
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs `body(0..<threads)` on that many OS threads at once and waits for all.
@@ -36,7 +36,8 @@ final class ProblemLog: Sendable {
 
     func check(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let seen = problems.withLock { $0 }
-        #expect(seen.isEmpty, "\(what): \(seen.count) problems, first: \(seen.prefix(5))", sourceLocation: sourceLocation)
+        #expect(
+            seen.isEmpty, "\(what): \(seen.count) problems, first: \(seen.prefix(5))", sourceLocation: sourceLocation)
     }
 }
 
@@ -141,7 +142,8 @@ struct ConcurrencyTests {
         try withStore(backend: backend) { s in
             let count = 256
             let values = s.values(count).map(\.bits)
-            let shared = SendablePointer(try s.map((0..<count).map { (UInt64($0) &* 0x9E37_79B9_7F4A_7C15, pointer(bits: values[$0])) }))
+            let shared = SendablePointer(
+                try s.map((0..<count).map { (UInt64($0) &* 0x9E37_79B9_7F4A_7C15, pointer(bits: values[$0])) }))
             let before = s.live
             let log = ProblemLog()
             let extra = s.value().bits
@@ -158,7 +160,9 @@ struct ConcurrencyTests {
                         var out: OpaquePointer? = nil
                         if ctxs_map_assoc(f, k, pointer(bits: extra), &out) != statusOK { log.record("assoc") }
                         if let out {
-                            if ctxs_map_count(out) != count || find(out, k)?.bits != extra { log.record("new root wrong") }
+                            if ctxs_map_count(out) != count || find(out, k)?.bits != extra {
+                                log.record("new root wrong")
+                            }
                             var gone: OpaquePointer? = nil
                             if ctxs_map_without(out, k, &gone) != statusOK { log.record("without") }
                             if let gone {

@@ -4,14 +4,18 @@ import Testing
 /// Key interning: names (any bytes) to stable, well-spread 64-bit ids.
 @Suite("Intern")
 struct InternTests {
-    static func intern(_ s: StoreFixture, _ name: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> UInt64 {
+    static func intern(_ s: StoreFixture, _ name: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> UInt64
+    {
         var id: UInt64 = 0
         let rc = name.withUnsafeBytes { ctxs_intern(s.store, $0.baseAddress, $0.count, &id) }
         try #require(rc == statusOK, "ctxs_intern returned \(rc)", sourceLocation: sourceLocation)
         return id
     }
 
-    static func intern(_ s: StoreFixture, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> UInt64 {
+    static func intern(_ s: StoreFixture, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> UInt64
+    {
         try intern(s, Array(name.utf8), sourceLocation: sourceLocation)
     }
 
@@ -43,7 +47,9 @@ struct InternTests {
             for i in 0..<5_000 { ids["key-\(i)"] = try Self.intern(s, "key-\(i)") }
             #expect(Set(ids.values).count == ids.count)
             #expect(!ids.values.contains(a) && !ids.values.contains(b))
-            for (name, id) in ids.sorted(by: { $0.key < $1.key }).prefix(500) { #expect(try Self.intern(s, name) == id) }
+            for (name, id) in ids.sorted(by: { $0.key < $1.key }).prefix(500) {
+                #expect(try Self.intern(s, name) == id)
+            }
             #expect(s.stats.interned_keys == ids.count + 2)
         }
     }
@@ -51,7 +57,9 @@ struct InternTests {
     @Test("names are bytes: NUL inside, prefixes and the empty name are all distinct")
     func bytesNotStrings() throws {
         try withStore { s in
-            let names: [[UInt8]] = [[], [0], [0, 0], [0x61], [0x61, 0], [0x61, 0, 0x62], [0x61, 0, 0x63], [0, 0x61], [0xFF]]
+            let names: [[UInt8]] = [
+                [], [0], [0, 0], [0x61], [0x61, 0], [0x61, 0, 0x62], [0x61, 0, 0x63], [0, 0x61], [0xFF],
+            ]
             var ids: [UInt64] = []
             for name in names { ids.append(try Self.intern(s, name)) }
             #expect(Set(ids).count == names.count)

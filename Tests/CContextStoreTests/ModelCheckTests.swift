@@ -57,7 +57,9 @@ struct ModelCheckTests {
                 let key = keys[rng.below(keys.count)]
                 var out: OpaquePointer? = nil
                 let rc = ctxs_map_without(current, key, &out)
-                guard rc == statusOK, let out else { throw Failure(description: "step \(step): without returned \(rc)") }
+                guard rc == statusOK, let out else {
+                    throw Failure(description: "step \(step): without returned \(rc)")
+                }
                 if model[key] == nil, out != current {
                     throw Failure(description: "step \(step): without of an absent key made a new map")
                 }

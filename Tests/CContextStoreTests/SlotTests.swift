@@ -429,7 +429,8 @@ struct SlotTests {
                     models[i].layer = [:]
                     models[i].opaque = true
                 default:
-                    let contents = Dictionary(uniqueKeysWithValues: keys.prefix(rng.below(6)).map { ($0, 1 + rng.below(50)) })
+                    let contents = Dictionary(
+                        uniqueKeysWithValues: keys.prefix(rng.below(6)).map { ($0, 1 + rng.below(50)) })
                     let m = try s.map(contents.sorted { $0.key < $1.key }.map { ($0.key, intValue($0.value)) })
                     #expect(ctxs_slot_replace(slots[i], m) == statusOK)
                     ctxs_map_release(m)

@@ -386,7 +386,9 @@ func withStore(
     #expect(tracker.unbalancedValues.isEmpty, "values retained and released unequally", sourceLocation: sourceLocation)
     #expect(tracker.aliveCount == 0, "tracked values still alive", sourceLocation: sourceLocation)
     if !tracked {
-        #expect(counts == LifetimeTracker.Counts(), "callbacks ran on a store without callbacks", sourceLocation: sourceLocation)
+        #expect(
+            counts == LifetimeTracker.Counts(), "callbacks ran on a store without callbacks",
+            sourceLocation: sourceLocation)
     }
 }
 

@@ -2,11 +2,11 @@ import CContextStore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs `body` on a new POSIX thread and joins it, so the thread has fully
@@ -18,9 +18,9 @@ func runOnExitingThread(_ body: @escaping @Sendable () -> Void) {
     }
     let argument = Unmanaged.passRetained(Box(body)).toOpaque()
     #if canImport(Darwin)
-    var thread: pthread_t? = nil
+        var thread: pthread_t? = nil
     #else
-    var thread = pthread_t()
+        var thread = pthread_t()
     #endif
     let rc = pthread_create(
         &thread, nil,
@@ -30,9 +30,9 @@ func runOnExitingThread(_ body: @escaping @Sendable () -> Void) {
         }, argument)
     precondition(rc == 0, "pthread_create failed: \(rc)")
     #if canImport(Darwin)
-    pthread_join(thread!, nil)
+        pthread_join(thread!, nil)
     #else
-    pthread_join(thread, nil)
+        pthread_join(thread, nil)
     #endif
 }
 

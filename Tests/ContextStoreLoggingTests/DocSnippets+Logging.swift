@@ -56,7 +56,8 @@ extension LoggingTests {
                 capture.logger.info("three")
             }
             let four = try #require(capture.metadata(of: "all four"))
-            #expect(four.mapValues { rendered($0) } == ["request_id": "r-1", "retry": "2", "user": "ada", "tenant": "acme"])
+            #expect(
+                four.mapValues { rendered($0) } == ["request_id": "r-1", "retry": "2", "user": "ada", "tenant": "acme"])
             let three = try #require(capture.metadata(of: "three"))
             #expect(three.mapValues { rendered($0) } == ["request_id": "r-1", "user": "ada", "tenant": "42"])
         }

@@ -276,7 +276,8 @@ extension ContextStoreTests {
                     let afterParentWrite = TaskContext.get(a)  // still hidden
                     let names = TaskContext.current.names
                     try TaskContext.set(a, "child")
-                    return [afterRemove, afterParentWrite, TaskContext.get(a), TaskContext.get(b)] + (names as [String?])
+                    return [afterRemove, afterParentWrite, TaskContext.get(a), TaskContext.get(b)]
+                        + (names as [String?])
                 }
                 await removed.wait()
                 #expect(TaskContext.get(a) == "parent", "the child's remove stays in the child")
@@ -305,8 +306,10 @@ extension ContextStoreTests {
                     let afterParentWrite = [TaskContext.get(a), TaskContext.get(d)]
                     try TaskContext.set(c, "child")
                     let later = [TaskContext.get(a), TaskContext.get(c)]
-                    return [afterClear, [emptyAfterClear ? "empty" : "not empty"], afterParentWrite, later,
-                            TaskContext.current.names]
+                    return [
+                        afterClear, [emptyAfterClear ? "empty" : "not empty"], afterParentWrite, later,
+                        TaskContext.current.names,
+                    ]
                 }
                 await cleared.wait()
                 #expect(TaskContext.get(a) == "parent", "the child's clear stays in the child")

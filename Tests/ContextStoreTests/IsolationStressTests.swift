@@ -80,9 +80,13 @@ extension ContextStoreTests {
                                             let seen = TaskContext.get(requestID)
                                             log.read(seen == mine, "root \(root) child \(index) read \(seen ?? "nil")")
                                             let byName = TaskContext.get("stress.request_id") as? String
-                                            log.read(byName == mine, "root \(root) child \(index) read \(byName ?? "nil") by name")
+                                            log.read(
+                                                byName == mine,
+                                                "root \(root) child \(index) read \(byName ?? "nil") by name")
                                             let ownSeen = TaskContext.get(childKey(index))
-                                            log.read(ownSeen == own, "root \(root) child \(index) own key read \(ownSeen ?? "nil")")
+                                            log.read(
+                                                ownSeen == own,
+                                                "root \(root) child \(index) own key read \(ownSeen ?? "nil")")
                                         }
                                     }
                                     switch ChildKind(index) {
@@ -100,7 +104,8 @@ extension ContextStoreTests {
                             for index in 0..<childrenPerRoot {
                                 let value = TaskContext.get(childKey(index))
                                 let expected = ChildKind(index).sharesRootScope ? "\(mine)/child-\(index)" : nil
-                                log.read(value == expected, "root \(root) saw child \(index)'s key as \(value ?? "nil")")
+                                log.read(
+                                    value == expected, "root \(root) saw child \(index)'s key as \(value ?? "nil")")
                             }
                         }
                     }
@@ -147,7 +152,8 @@ extension ContextStoreTests {
             #expect(final.count == writers * keysPerWriter)
             var wrong: [String] = []
             for writer in 0..<writers {
-                for key in 0..<keysPerWriter where final["stress.w\(writer).k\(key)"] as? Int != writer * keysPerWriter + key {
+                for key in 0..<keysPerWriter
+                where final["stress.w\(writer).k\(key)"] as? Int != writer * keysPerWriter + key {
                     wrong.append("stress.w\(writer).k\(key)")
                 }
             }

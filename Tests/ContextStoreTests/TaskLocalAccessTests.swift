@@ -1,6 +1,7 @@
-@testable import ContextStore
 import Foundation
 import Testing
+
+@testable import ContextStore
 
 // The hot path reads the bound scope through the runtime's
 // `swift_task_localValueGet` (see `_TaskLocalAccess.swift`) rather than
@@ -21,7 +22,9 @@ private struct Agreement: Equatable, Sendable, CustomStringConvertible {
 
     var agrees: Bool { viaTaskLocal == viaRuntime }
     var isBound: Bool { viaRuntime != nil }
-    var description: String { "TaskLocal.get() \(viaTaskLocal.map(String.init) ?? "nil"), runtime \(viaRuntime.map(String.init) ?? "nil")" }
+    var description: String {
+        "TaskLocal.get() \(viaTaskLocal.map(String.init) ?? "nil"), runtime \(viaRuntime.map(String.init) ?? "nil")"
+    }
 }
 
 extension ContextStoreTests {
@@ -110,7 +113,8 @@ extension ContextStoreTests {
                 }
                 let shared = await Task(inheriting: .share) { Agreement() }.value
                 #expect(copied.agrees && copied.isBound && copied != outer, "\(copied)")
-                #expect(chained.map { $0.agrees && $0.isBound && $0 != outer } == true, "\(String(describing: chained))")
+                #expect(
+                    chained.map { $0.agrees && $0.isBound && $0 != outer } == true, "\(String(describing: chained))")
                 #expect(shared == outer)
 
                 // A detached task has no binding.

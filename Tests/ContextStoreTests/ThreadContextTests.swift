@@ -66,7 +66,8 @@ extension ContextStoreTests {
 
             let (one, two) = await (first, second)
             #expect(one == ThreadView(inTask: false, before: nil, afterBothWrote: "first", afterOtherRemoved: nil))
-            #expect(two == ThreadView(inTask: false, before: nil, afterBothWrote: "second", afterOtherRemoved: "second"))
+            #expect(
+                two == ThreadView(inTask: false, before: nil, afterBothWrote: "second", afterOtherRemoved: "second"))
         }
 
         @Test func aThreadDoesNotSeeTheScopeOfTheTaskThatStartedIt() async throws {

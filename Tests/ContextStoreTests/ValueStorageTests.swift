@@ -1,5 +1,6 @@
-@testable import ContextStore
 import Testing
+
+@testable import ContextStore
 
 // How values are stored (see `_encode` in _Store.swift): class instances
 // unboxed, everything else boxed. Whichever way a value went in, every read

@@ -7,7 +7,8 @@ import CHeapBytes
 /// the store's own arena accounting (trie nodes, leaves, maps).
 let bytes = BenchmarkMetric.custom("bytes", polarity: .prefersSmaller, useScalingFactor: false)
 // Safe: a constant, made once and only read after.
-nonisolated(unsafe) let memory = Benchmark.Configuration(metrics: [bytes], scalingFactor: .one, maxDuration: .seconds(1), maxIterations: 5)
+nonisolated(unsafe) let memory = Benchmark.Configuration(
+    metrics: [bytes], scalingFactor: .one, maxDuration: .seconds(1), maxIterations: 5)
 
 func heapBytes() -> Int { Int(heap_bytes_in_use()) + TaskContext.statistics.bytesInUse }
 

@@ -1,5 +1,5 @@
-@_spi(Benchmarks) import ContextStore
 import BenchmarkSupport
+@_spi(Benchmarks) import ContextStore
 
 let benchmarks: @Sendable () -> Void = {
     configureSuite()

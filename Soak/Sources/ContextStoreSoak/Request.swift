@@ -93,7 +93,8 @@ struct RequestScope {
 
     /// Counts a child, checks what it inherited and writes its own key,
     /// which it returns.
-    private static func startChild(_ id: Int, _ mode: Inheritance, _ what: String, _ ledger: Ledger) -> ContextKey<Int> {
+    private static func startChild(_ id: Int, _ mode: Inheritance, _ what: String, _ ledger: Ledger) -> ContextKey<Int>
+    {
         ledger.children.add(1, ordering: .relaxed)
         checkInherited(id, ledger, what)
         let key = Keys.child[mode]!
