@@ -191,7 +191,9 @@ bench: deps ## The benchmark suite (release): writes Benchmarks/RESULTS.md, the 
 # (about 1.1 us when the child runs on the thread that awaits it, about
 # 2 us when another worker takes it), and which mode each benchmark landed
 # in varied from run to run, so medians compared modes, not costs.
-bench-fork: BENCH_ENV = taskset -c 0
+# The first CPU this process may run on (CPU 0 may be outside a container's set).
+BENCH_CPU = $(shell python3 -c 'import os; print(min(os.sched_getaffinity(0)))' 2>/dev/null || echo 0)
+bench-fork: BENCH_ENV = taskset -c $(BENCH_CPU)
 bench-fork: ## Scopes and tasks, on one CPU (part of `make bench`)
 	$(BENCH_PLUGIN) --target Fork
 
