@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 @testable import ContextStore
@@ -11,9 +12,12 @@ import Testing
 // is disarmed, the same scope still forks and writes normally.
 //
 // The hook belongs to the one global store, so these tests rely on the
-// target running serially (see `ContextStoreTests`): while it is armed, no
-// other test of this target allocates from the store. The C API tests use
-// stores of their own and are not disturbed.
+// target running serially (see `ContextStoreTests`) and on holding the
+// global store's lock (`.exclusiveGlobalStore`), which the logging and
+// tracing suites of the other targets take too: while the hook is armed, no
+// other test allocates from the store. (Without the lock, a logging test
+// running beside them took the failing allocation under `make asan`.) The C
+// API tests use stores of their own and are not disturbed.
 
 private let prefix = "alloc."
 
@@ -175,7 +179,7 @@ private func expectForksWork(
 }
 
 extension ContextStoreTests {
-    @Suite("Allocation failure through the Swift API")
+    @Suite("Allocation failure through the Swift API", .exclusiveGlobalStore)
     struct AllocationFailureTests {
         /// set, replace and remove in a plain scope, on a map only the scope
         /// holds (written in place) and on one a snapshot shares (copied).

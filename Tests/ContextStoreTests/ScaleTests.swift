@@ -1,4 +1,5 @@
 import ContextStore
+import ContextStoreTestSupport
 import Testing
 
 // Extreme sizes: a million keys in one context, and chains of 10,000 scopes
@@ -80,7 +81,7 @@ private func nestAsync(_ level: Int, _ depth: Int, _ log: inout ChainLog) async 
 }
 
 extension ContextStoreTests {
-    @Suite("Extreme sizes")
+    @Suite("Extreme sizes", .exclusiveGlobalStore)
     struct ScaleTests {
         @Test func aMillionKeysInOneContext() throws {
             let count = 1_000_000
