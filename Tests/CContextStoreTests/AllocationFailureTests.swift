@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 /// Every allocation point of every fallible call fails cleanly: the call

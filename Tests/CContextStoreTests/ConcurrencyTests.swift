@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Dispatch
 import Foundation
 import Synchronization

@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 /// Key interning: names (any bytes) to stable, well-spread 64-bit ids.

@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 /// Seeded random operations on a map, checked step by step against a Swift

@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 /// Every map is immutable: assoc and without return new maps and leave every

@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 /// Value ownership: the store retains a value once per entry created and

@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 /// Exact trie shapes. A key is its own hash: level L of the trie indexes the

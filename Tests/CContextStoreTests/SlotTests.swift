@@ -1,4 +1,5 @@
 import CContextStore
+import ContextStoreTestSupport
 import Testing
 
 /// Slots: mutable cells over a map, plain or chained over a live parent.

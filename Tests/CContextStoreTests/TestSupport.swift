@@ -1,10 +1,12 @@
 import CContextStore
+import ContextStoreTestSupport
 import Foundation
 import Testing
 
-// Shared machinery of the C API tests: backends, a deterministic PRNG, the
-// lifetime tracker behind the value callbacks, and `withStore`, which gives
-// every test its own store and proves at the end that nothing leaked.
+// Shared machinery of the C API tests: backends, the lifetime tracker behind
+// the value callbacks, and `withStore`, which gives every test its own store
+// and proves at the end that nothing leaked. (The deterministic generator,
+// SplitMix64, is in ContextStoreTestSupport.)
 
 /// The allocator backends every map test runs on.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -25,27 +27,6 @@ let statusOK = CTXS_OK.rawValue
 let statusENOMEM = CTXS_ENOMEM.rawValue
 let statusEINVAL = CTXS_EINVAL.rawValue
 let statusEBUSY = CTXS_EBUSY.rawValue
-
-/// SplitMix64: a tiny deterministic generator, so every random test replays
-/// the same operations on every run and every platform.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `0..<bound`.
-    mutating func below(_ bound: Int) -> Int {
-        Int(next(upperBound: UInt64(bound)))
-    }
-}
 
 /// An untracked value: a small non-zero integer disguised as a pointer, for
 /// stores that have no value callbacks.

@@ -1,3 +1,4 @@
+import ContextStoreTestSupport
 import ContextStoreTracing
 import Testing
 
@@ -103,7 +104,7 @@ extension TracingTests {
         }
 
         @Test func membersRoundTripThroughAHeader() {
-            var generator = SeededGenerator(seed: 0x5EED_0001)
+            var generator = SplitMix64(seed: 0x5EED_0001)
             let alphabet = Array("aé€ 𝄞,;=%\"\\\t\n\u{0}~!xyz09") + ["\u{FFFD}"]
             let keyAlphabet = Array("abcXYZ019!#$%&'*+-.^_`|~")
             func string(_ chars: [Character], _ range: ClosedRange<Int>) -> String {
