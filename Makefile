@@ -42,7 +42,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-memory bench-backends bench-python bench-check bench-thresholds docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-memory bench-backends bench-python bench-check bench-thresholds callgrind docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -221,6 +221,14 @@ bench-check: deps ## Fail if any benchmark allocates more than its threshold in 
 	rm -rf $(BENCH_RAW) && mkdir -p $(BENCH_RAW)
 	$(BENCH_PLUGIN) --skip-target Memory --metric mallocCountTotal
 	python3 $(BENCH_DIR)/Scripts/report.py --check
+
+# Instructions per operation under callgrind: reproducible on a noisy VM,
+# so a change to the core can show it costs nothing (CALLGRIND_OPS: which).
+CALLGRIND_OPS ?=
+callgrind: ## Instructions per operation (typed get, set + remove, replace, copy scope, ...) under callgrind
+	cd $(BENCH_DIR) && $(SWIFT) build -c release --product InstructionCounts
+	python3 $(BENCH_DIR)/Scripts/instructions.py \
+		"$$(cd $(BENCH_DIR) && $(SWIFT) build -c release --show-bin-path)/InstructionCounts" $(CALLGRIND_OPS)
 
 bench-thresholds: ## Record the last run's malloc counts as the thresholds
 	python3 $(BENCH_DIR)/Scripts/report.py --write-thresholds

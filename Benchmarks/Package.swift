@@ -62,5 +62,13 @@ let package = Package(
             path: "Benchmarks/Core",
             plugins: benchmarkPlugin
         ),
+        // Not a benchmark: instructions per operation under callgrind
+        // (`make callgrind`). ContextStore alone, so no malloc interposer
+        // or harness code is counted.
+        .executableTarget(
+            name: "InstructionCounts",
+            dependencies: [.product(name: "ContextStore", package: "ContextStore")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

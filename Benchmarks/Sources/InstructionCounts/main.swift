@@ -1,0 +1,94 @@
+// Instruction counts per operation, under valgrind --tool=callgrind
+// (`make callgrind`). Wall-clock time on these VMs drifts by 2x from one
+// hour to the next; instruction counts do not, so this is how a change to
+// the C core or the scope path shows that it costs nothing.
+//
+// Usage: InstructionCounts OPERATION ITERATIONS
+// The script runs each operation at two iteration counts and divides the
+// difference in collected instructions by the difference in iterations,
+// which cancels start-up and set-up.
+//
+// Only synchronous paths: valgrind on this VM stops a Swift program that
+// starts a second thread, and any `Task` would.
+import ContextStore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+final class Payload: Sendable {
+    let id: Int
+    init(_ id: Int) { self.id = id }
+}
+
+@inline(never) func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
+
+func context(_ n: Int) -> TaskContext {
+    var context = TaskContext()
+    for i in 0..<n { context = try! context.setting(ContextKey<Payload>("key-\(i)"), Payload(i)) }
+    return context
+}
+
+let operations: [String: (Int) -> Void] = [
+    // A typed read that hits, in a scope holding 8 keys.
+    "get": { iterations in
+        let key = ContextKey<Payload>("key-0")
+        TaskContext.run(with: context(8)) {
+            for _ in 0..<iterations { blackHole(TaskContext.get(key)) }
+        }
+    },
+    // A new key and its removal, in a scope holding 1 key (both in place).
+    "set-remove": { iterations in
+        let fresh = ContextKey<Payload>("fresh")
+        let value = Payload(7)
+        TaskContext.run(with: context(1)) {
+            try! TaskContext.set(fresh, value)
+            try! TaskContext.remove(fresh)
+            for _ in 0..<iterations {
+                try! TaskContext.set(fresh, value)
+                try! TaskContext.remove(fresh)
+            }
+        }
+    },
+    // A replace of an existing key's value, in a scope holding 8 keys.
+    "replace": { iterations in
+        let key = ContextKey<Payload>("key-0")
+        let value = Payload(7)
+        TaskContext.run(with: context(8)) {
+            try! TaskContext.set(key, value)
+            for _ in 0..<iterations { try! TaskContext.set(key, value) }
+        }
+    },
+    // A synchronous copy scope with an empty body, inside a scope of 8 keys.
+    "run-copy": { iterations in
+        TaskContext.run(with: context(8)) {
+            for _ in 0..<iterations { TaskContext.run(inheriting: .copy) { blackHole(0) } }
+        }
+    },
+    // A read by name (one name), in a scope holding 8 keys.
+    "get-name": { iterations in
+        TaskContext.run(with: context(8)) {
+            for _ in 0..<iterations { blackHole(TaskContext.get("key-0")) }
+        }
+    },
+    // The first write after a fork: a copy scope over 8 keys and one set.
+    "first-write": { iterations in
+        let fresh = ContextKey<Payload>("fresh")
+        let value = Payload(7)
+        TaskContext.run(with: context(8)) {
+            for _ in 0..<iterations {
+                TaskContext.run(inheriting: .copy) { try! TaskContext.set(fresh, value) }
+            }
+        }
+    },
+]
+
+let arguments = CommandLine.arguments
+guard arguments.count == 3, let operation = operations[arguments[1]], let iterations = Int(arguments[2])
+else {
+    print("usage: InstructionCounts {\(operations.keys.sorted().joined(separator: "|"))} ITERATIONS")
+    exit(2)
+}
+operation(iterations)
