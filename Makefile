@@ -25,7 +25,13 @@ TEST_C_BUILD := Tests/C/build
 TEST_C_BIN := $(TEST_C_BUILD)/test_core
 TEST_C_TSAN_BIN := $(TEST_C_BUILD)/test_core_tsan
 
-TEST_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Werror -DCTXS_WITH_JEMALLOC -DCTXS_CHECK_INVARIANTS \
+# The C harness and the fuzzer build the core with CTXS_CHECK_INVARIANTS
+# (the trie's checker, shape introspection, and a check after every write
+# of a map of up to 1,024 entries) and the jemalloc backend. Another
+# CTXS_DEFAULT_BACKEND (a ctxs_backend value) can be tried with
+# TEST_CDEFS=-DCTXS_DEFAULT_BACKEND=CTXS_BACKEND_MALLOC.
+TEST_CDEFS ?=
+TEST_CFLAGS := $(TEST_CDEFS) -std=c11 -g -O1 -Wall -Wextra -Werror -DCTXS_WITH_JEMALLOC -DCTXS_CHECK_INVARIANTS \
 	-I$(C_INCLUDE)
 ASAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 TSAN_CFLAGS := -fsanitize=thread

@@ -30,10 +30,19 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
+        // C defines the core reads (see Sources/CContextStore):
+        // - CTXS_CHECK_INVARIANTS: compiles in the trie's checker and shape
+        //   introspection (hamt_debug.c: ctxs_map_check, ctxs_map_node_count,
+        //   ...) and checks every map of up to 1,024 entries that a write
+        //   makes. On in debug builds (the tests use them), off in release.
+        // - CTXS_DEFAULT_BACKEND: the allocator behind CTXS_BACKEND_DEFAULT,
+        //   a ctxs_backend value; unset, the arena (arena.c says why).
+        // - CTXS_WITH_JEMALLOC: the jemalloc backend (trait `Jemalloc`).
         .target(
             name: "CContextStore",
             cSettings: [
-                .define("CTXS_WITH_JEMALLOC", .when(traits: ["Jemalloc"]))
+                .define("CTXS_WITH_JEMALLOC", .when(traits: ["Jemalloc"])),
+                .define("CTXS_CHECK_INVARIANTS", .when(configuration: .debug)),
             ],
             linkerSettings: [
                 .linkedLibrary("pthread"),

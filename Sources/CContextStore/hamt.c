@@ -17,7 +17,8 @@
  * keys have distinct 64-bit "hashes", and the trie needs no collision nodes.
  * A C caller choosing its own ids gets a correct map in any case: two
  * distinct keys always differ in some bit, so they part by level 12 at worst.
- * Level L uses bits [5L, 5L + 5) of the key; level 12 uses bits 60..63.
+ * Level L uses bits [5L, 5L + 5) of the key; level 12 uses bits 60..63
+ * (the geometry is CTXS_TRIE_BITS, _FANOUT and _LEVELS, in CContextStore.h).
  *
  * Layout
  * ------
@@ -41,7 +42,7 @@
  * its leaf is made and released once when the leaf dies, that is when the
  * last map holding the entry is freed.
  *
- * Invariants (checked by ctxs_map_check)
+ * Invariants (checked by ctxs_map_check, hamt_debug.c)
  * --------------------------------------
  *  I1. datamap & nodemap == 0; a node holds popcount(both) slots and has
  *      room for capacity >= that many (an even number, at most 32; the
@@ -87,8 +88,18 @@
  * is copied as usual. Whatever the write unlinks is handed back in a
  * ctxs_displaced and released after the lock is dropped. When the whole
  * path is exclusive and only the bottom node changes (a replaced leaf, a
- * new leaf where there is room, a removal that collapses nothing),
- * edit_in_place and its twin in `without` skip the plan entirely.
+ * new leaf where there is room, a removal that collapses nothing), the
+ * write is one of two named fast paths, put_in_place and unlink_in_place,
+ * and skips the plan entirely.
+ *
+ * Code map
+ * --------
+ * Both writes share one edit state (struct edit: the map, the key, the
+ * path walked, how much of it the write owns, the plan) and one walk
+ * (edit_walk), and end in finish_path, which rewrites the levels above the
+ * changed one. Node transitions are `shape_*` functions that stage a
+ * node's next contents; `emit` writes a staged shape by COPY, MOVE or
+ * IN_PLACE. A leaf is made only by leaf_init.
  *
  * Errors
  * ------
@@ -97,28 +108,9 @@
  * failure therefore frees the fresh objects and returns CTXS_ENOMEM before
  * anything has been retained or published: the old map is untouched.
  */
-#include "internal.h"
+#include "hamt.h"
 
 #include <string.h>
-
-#ifdef CTXS_CHECK_INVARIANTS
-#include <stdio.h>
-#include <stdlib.h>
-/* Opt-in (debug and sanitizer builds): every map of up to 1,024 entries a
- * write makes is checked against I1-I4 before it is returned. The check is
- * O(n) and runs under a slot's lock for slot writes, so larger maps (the
- * concurrency tests' thousands of keys) are left to the model checks. */
-static ctxs_map *checked(ctxs_map *map, const char *operation) {
-    if (map->count <= 1024 && !ctxs_map_check(map)) {
-        fprintf(stderr, "CContextStore: %s broke a trie invariant\n", operation);
-        abort();
-    }
-    return map;
-}
-#define CTXS_CHECKED(map, operation) checked((map), (operation))
-#else
-#define CTXS_CHECKED(map, operation) (map)
-#endif
 
 static inline size_t node_bytes(unsigned capacity) {
     return sizeof(ctxs_node) + capacity * sizeof(void *);
@@ -137,6 +129,10 @@ static inline bool fits_in_place(unsigned capacity, unsigned slots) {
     return slots <= capacity && capacity <= capacity_for(slots) + 2u;
 }
 
+static inline ctxs_kind leaf_kind(const void *value) {
+    return value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB;
+}
+
 /* ----------------------------------------------------------- refcounts */
 
 static inline void leaf_retain(ctxs_leaf *leaf) {
@@ -147,26 +143,44 @@ static inline void node_retain(ctxs_node *node) {
     atomic_fetch_add_explicit(&node->refs, 1, memory_order_relaxed);
 }
 
-static void leaf_release(ctxs_store *store, ctxs_leaf *leaf) {
-    if (atomic_fetch_sub_explicit(&leaf->refs, 1, memory_order_acq_rel) != 1) return;
-    void *value = leaf->value;
-    ctxs_free(store, leaf, sizeof *leaf, value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
-    ctxs_value_release(store, value);
+/* Makes `memory` (a fresh leaf allocation) the entry key -> value, holding
+ * one reference to the value (options.retain; none for a tombstone). */
+static inline ctxs_leaf *leaf_init(ctxs_heap *heap, void *memory, uint64_t key, void *value) {
+    ctxs_leaf *leaf = memory;
+    atomic_init(&leaf->refs, 1);
+    leaf->unused = 0;
+    leaf->key = key;
+    leaf->value = value;
+    ctxs_value_retain(heap, value);
+    return leaf;
 }
 
-/* Recursion depth is bounded by CTXS_MAX_LEVELS. */
-CTXS_HOT static void node_release(ctxs_store *store, ctxs_node *node) {
+static void leaf_release(ctxs_heap *heap, ctxs_leaf *leaf) {
+    if (atomic_fetch_sub_explicit(&leaf->refs, 1, memory_order_acq_rel) != 1) return;
+    void *value = leaf->value;
+    ctxs_free(heap, leaf, sizeof *leaf, leaf_kind(value));
+    ctxs_value_release(heap, value);
+}
+
+/* Frees a node without touching its slots: they moved elsewhere or were
+ * released already. */
+static inline void node_free_shell(ctxs_heap *heap, ctxs_node *node) {
+    ctxs_free(heap, node, node_bytes(node->capacity), CTXS_KIND_NODE);
+}
+
+/* Recursion depth is bounded by CTXS_TRIE_LEVELS. */
+CTXS_HOT static void node_release(ctxs_heap *heap, ctxs_node *node) {
     if (atomic_fetch_sub_explicit(&node->refs, 1, memory_order_acq_rel) != 1) return;
-    unsigned leaves = node_leaves(node), slots = node_slots(node);
-    for (unsigned i = 0; i < leaves; i++) leaf_release(store, node->slots[i]);
-    for (unsigned i = leaves; i < slots; i++) node_release(store, node->slots[i]);
-    ctxs_free(store, node, node_bytes(node->capacity), CTXS_KIND_NODE);
+    unsigned leaves = ctxs_node_leaves(node), slots = ctxs_node_slots(node);
+    for (unsigned i = 0; i < leaves; i++) leaf_release(heap, node->slots[i]);
+    for (unsigned i = leaves; i < slots; i++) node_release(heap, node->slots[i]);
+    node_free_shell(heap, node);
 }
 
 /* Retains every slot of `src` except index `skip` (pass UINT32_MAX for none),
  * on behalf of a copy that will hold them. */
 static void retain_slots_except(const ctxs_node *src, unsigned skip) {
-    unsigned leaves = node_leaves(src), slots = node_slots(src);
+    unsigned leaves = ctxs_node_leaves(src), slots = ctxs_node_slots(src);
     for (unsigned i = 0; i < slots; i++) {
         if (i == skip) continue;
         if (i < leaves) {
@@ -179,7 +193,22 @@ static void retain_slots_except(const ctxs_node *src, unsigned skip) {
 
 /* --------------------------------------------------------------- maps */
 
-ctxs_map *ctxs_map_new(ctxs_store *store) { return ctxs_map_fork(store->empty); }
+int ctxs_map_empty_init(ctxs_heap *heap) {
+    ctxs_map *empty = ctxs_alloc(heap, sizeof *empty, CTXS_KIND_ROOT);
+    if (empty == NULL) return CTXS_ENOMEM;
+    atomic_init(&empty->refs, 1);
+    empty->immortal = 1;
+    empty->heap = heap;
+    empty->root = NULL;
+    empty->count = 0;
+    heap->empty = empty;
+    return CTXS_OK;
+}
+
+void ctxs_map_empty_free(ctxs_heap *heap) {
+    ctxs_free(heap, heap->empty, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    heap->empty = NULL;
+}
 
 ctxs_map *ctxs_map_fork(ctxs_map *map) {
     atomic_fetch_add_explicit(&map->refs, 1, memory_order_relaxed);
@@ -189,18 +218,16 @@ ctxs_map *ctxs_map_fork(ctxs_map *map) {
 void ctxs_map_release(ctxs_map *map) {
     if (map == NULL) return;
     if (atomic_fetch_sub_explicit(&map->refs, 1, memory_order_acq_rel) != 1) return;
-    ctxs_store *store = map->store;
+    ctxs_heap *heap = map->heap;
     if (map->immortal) {
         /* Only the store drops the last reference to its empty map. */
         atomic_store_explicit(&map->refs, 1, memory_order_relaxed);
         return;
     }
     ctxs_node *root = map->root;
-    ctxs_free(store, map, sizeof *map, CTXS_KIND_ROOT);
-    if (root != NULL) node_release(store, root);
+    ctxs_free(heap, map, sizeof *map, CTXS_KIND_ROOT);
+    if (root != NULL) node_release(heap, root);
 }
-
-ctxs_store *ctxs_map_store(const ctxs_map *map) { return map->store; }
 
 size_t ctxs_map_count(const ctxs_map *map) { return map->count; }
 
@@ -214,11 +241,11 @@ CTXS_HOT int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value) {
 /* ---------------------------------------------------------- the plan */
 
 /* Up to 13 path copies, 12 chain nodes of a migration, a leaf and a map. */
-#define CTXS_PLAN_MAX 28
+#define CTXS_PLAN_MAX (2 * CTXS_TRIE_LEVELS + 2)
 
 /* Objects allocated up front for one operation. */
 typedef struct plan {
-    ctxs_store *store;
+    ctxs_heap *heap;
     unsigned count;
     unsigned used;
     void *objects[CTXS_PLAN_MAX];
@@ -226,8 +253,8 @@ typedef struct plan {
     ctxs_kind kinds[CTXS_PLAN_MAX];
 } plan;
 
-static inline void plan_init(plan *p, ctxs_store *store) {
-    p->store = store;
+static inline void plan_init(plan *p, ctxs_heap *heap) {
+    p->heap = heap;
     p->count = 0;
     p->used = 0;
 }
@@ -241,9 +268,9 @@ static inline void plan_need(plan *p, size_t size, ctxs_kind kind) {
 /* Allocates everything planned; on failure frees what it got. */
 static int plan_allocate(plan *p) {
     for (unsigned i = 0; i < p->count; i++) {
-        p->objects[i] = ctxs_alloc(p->store, p->sizes[i], p->kinds[i]);
+        p->objects[i] = ctxs_alloc(p->heap, p->sizes[i], p->kinds[i]);
         if (p->objects[i] == NULL) {
-            while (i-- > 0) ctxs_free(p->store, p->objects[i], p->sizes[i], p->kinds[i]);
+            while (i-- > 0) ctxs_free(p->heap, p->objects[i], p->sizes[i], p->kinds[i]);
             return CTXS_ENOMEM;
         }
     }
@@ -268,11 +295,11 @@ static ctxs_node *plan_node(plan *p, uint32_t datamap, uint32_t nodemap) {
     return node;
 }
 
-static ctxs_map *plan_map(plan *p, ctxs_store *store, ctxs_node *root, size_t count) {
+static ctxs_map *plan_map(plan *p, ctxs_node *root, size_t count) {
     ctxs_map *map = plan_take(p);
     atomic_init(&map->refs, 1);
     map->immortal = 0;
-    map->store = store;
+    map->heap = p->heap;
     map->root = root;
     map->count = count;
     return map;
@@ -286,7 +313,7 @@ typedef struct shape {
     uint32_t datamap;
     uint32_t nodemap;
     unsigned skip;
-    void *slots[CTXS_FANOUT];
+    void *slots[CTXS_TRIE_FANOUT];
 } shape;
 
 /* set-slot: slot i becomes `object`. */
@@ -294,13 +321,13 @@ static void shape_set_slot(shape *s, const ctxs_node *src, unsigned i, void *obj
     s->datamap = src->datamap;
     s->nodemap = src->nodemap;
     s->skip = i;
-    memcpy(s->slots, src->slots, node_slots(src) * sizeof(void *));
+    memcpy(s->slots, src->slots, ctxs_node_slots(src) * sizeof(void *));
     s->slots[i] = object;
 }
 
 /* insert-leaf: fragment `bit` was empty. */
 static void shape_insert_leaf(shape *s, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
-    unsigned at = bit_index(src->datamap, bit), slots = node_slots(src);
+    unsigned at = ctxs_bit_index(src->datamap, bit), slots = ctxs_node_slots(src);
     s->datamap = src->datamap | bit;
     s->nodemap = src->nodemap;
     s->skip = UINT32_MAX;
@@ -312,9 +339,9 @@ static void shape_insert_leaf(shape *s, const ctxs_node *src, uint32_t bit, ctxs
 /* migrate-leaf-to-node: the leaf of fragment `bit` leaves the data group and
  * `child` (which holds it now) joins the child group. */
 static void shape_leaf_to_node(shape *s, const ctxs_node *src, uint32_t bit, ctxs_node *child) {
-    unsigned from = bit_index(src->datamap, bit), leaves = node_leaves(src),
-             slots = node_slots(src);
-    unsigned to = leaves - 1 + bit_index(src->nodemap, bit);
+    unsigned from = ctxs_bit_index(src->datamap, bit), leaves = ctxs_node_leaves(src),
+             slots = ctxs_node_slots(src);
+    unsigned to = leaves - 1 + ctxs_bit_index(src->nodemap, bit);
     s->datamap = src->datamap & ~bit;
     s->nodemap = src->nodemap | bit;
     s->skip = from;
@@ -330,8 +357,9 @@ static void shape_leaf_to_node(shape *s, const ctxs_node *src, uint32_t bit, ctx
 /* migrate-node-to-leaf: the child of fragment `bit` is replaced by `leaf`,
  * inlined into the data group. */
 static void shape_node_to_leaf(shape *s, const ctxs_node *src, uint32_t bit, ctxs_leaf *leaf) {
-    unsigned leaves = node_leaves(src), slots = node_slots(src);
-    unsigned from = leaves + bit_index(src->nodemap, bit), to = bit_index(src->datamap, bit);
+    unsigned leaves = ctxs_node_leaves(src), slots = ctxs_node_slots(src);
+    unsigned from = leaves + ctxs_bit_index(src->nodemap, bit),
+             to = ctxs_bit_index(src->datamap, bit);
     s->datamap = src->datamap | bit;
     s->nodemap = src->nodemap & ~bit;
     s->skip = from;
@@ -346,7 +374,7 @@ static void shape_node_to_leaf(shape *s, const ctxs_node *src, uint32_t bit, ctx
 
 /* remove-leaf. */
 static void shape_remove_leaf(shape *s, const ctxs_node *src, uint32_t bit) {
-    unsigned at = bit_index(src->datamap, bit), slots = node_slots(src);
+    unsigned at = ctxs_bit_index(src->datamap, bit), slots = ctxs_node_slots(src);
     s->datamap = src->datamap & ~bit;
     s->nodemap = src->nodemap;
     s->skip = at;
@@ -370,7 +398,7 @@ static inline void plan_level(plan *p, write_mode mode, unsigned slots) {
 }
 
 static ctxs_node *emit(plan *p, ctxs_node *src, const shape *s, write_mode mode) {
-    unsigned slots = popcount32(s->datamap | s->nodemap);
+    unsigned slots = ctxs_popcount32(s->datamap | s->nodemap);
     if (mode == IN_PLACE) {
         src->datamap = s->datamap;
         src->nodemap = s->nodemap;
@@ -382,91 +410,160 @@ static ctxs_node *emit(plan *p, ctxs_node *src, const shape *s, write_mode mode)
     if (mode == COPY) {
         retain_slots_except(src, s->skip);
     } else {
-        ctxs_free(p->store, src, node_bytes(src->capacity), CTXS_KIND_NODE);
+        node_free_shell(p->heap, src);
     }
     return dst;
 }
 
-/* Number of leading path levels that belong to this write alone: for an
- * exclusive map (its only holder is the caller, under the slot's lock), a
- * level is exclusive while it and every node above it has one reference. */
-static unsigned exclusive_levels(bool exclusive, ctxs_node *const *path, unsigned levels) {
-    unsigned n = 0;
-    if (!exclusive) return 0;
-    while (n < levels && atomic_load_explicit(&path[n]->refs, memory_order_acquire) == 1) n++;
-    return n;
+/* ------------------------------------------------------ the edit state */
+
+/* One write in progress: what assoc and without share from the walk to the
+ * result. */
+typedef struct edit {
+    ctxs_map *map;             /* the map written */
+    uint64_t key;              /* the key written */
+    bool exclusive;            /* the caller holds map's one reference (an exclusive write) */
+    unsigned depth;            /* the bottom level: path[depth] holds key's fragment, or would */
+    unsigned owned;            /* leading levels of the path this write alone holds */
+    uint32_t bit;              /* the key's fragment bit at path[depth] */
+    ctxs_leaf *found;          /* the leaf in key's fragment of path[depth] (any key), or NULL */
+    ctxs_displaced *displaced; /* what an exclusive write unlinks */
+    ctxs_map *result;          /* a persistent write's new map (+1) */
+    ctxs_node *path[CTXS_TRIE_LEVELS]; /* the nodes from the root down to path[depth] */
+    plan plan;
+} edit;
+
+static inline void edit_init(edit *e, ctxs_map *map, uint64_t key, bool exclusive,
+                             ctxs_displaced *displaced) {
+    e->map = map;
+    e->key = key;
+    e->exclusive = exclusive;
+    e->displaced = displaced;
+    /* depth, owned and found are set by edit_walk, result by the write. */
 }
 
-/* Rewrites the levels above `level` so that the child at `key`'s fragment
- * is `built`, and publishes the result: a new +1 map in *out, or, for an
- * exclusive map, the map itself updated in place (its reference to a shared
- * node it no longer uses goes to displaced->node). */
-static void finish_path(plan *p, ctxs_map *map, ctxs_node **path, unsigned level, unsigned owned,
-                        uint64_t key, ctxs_node *built, bool replaced, size_t count, bool exclusive,
-                        ctxs_displaced *displaced, ctxs_map **out) {
-    /* `replaced`: built is not the node that was at path[level]. */
+/* Walks from the root towards the key, recording the path. Returns false
+ * for an empty map (depth 0); otherwise sets path[0 .. depth] and `found`.
+ * `owned` starts at 0, for edit_own to set. */
+static inline bool edit_walk(edit *e) {
+    ctxs_node *node = e->map->root;
+    e->found = NULL;
+    e->owned = 0;
+    if (node == NULL) {
+        e->depth = 0;
+        e->bit = ctxs_fragment_bit(e->key, 0);
+        return false;
+    }
+    unsigned depth = 0, shift = 0;
+    uint32_t bit;
+    for (;;) {
+        e->path[depth] = node;
+        bit = ctxs_fragment_bit(e->key, shift);
+        if (node->datamap & bit) {
+            e->found = ctxs_node_leaf_at(node, bit);
+            break;
+        }
+        if (!(node->nodemap & bit)) break;
+        node = ctxs_node_child_at(node, bit);
+        depth++;
+        shift += CTXS_TRIE_BITS;
+    }
+    e->depth = depth;
+    e->bit = bit;
+    return true;
+}
+
+/* The fragment bit of the key at the bottom level. */
+static inline uint32_t edit_bit(const edit *e, unsigned level) {
+    return ctxs_fragment_bit(e->key, level * CTXS_TRIE_BITS);
+}
+
+/* Sets `owned`: for an exclusive write (the map's only holder is the
+ * caller, under the slot's lock), a level is the write's alone while it
+ * and every node above it has one reference. */
+static inline void edit_own(edit *e) {
+    unsigned n = 0, levels = e->depth + 1;
+    if (e->exclusive) {
+        while (n < levels && atomic_load_explicit(&e->path[n]->refs, memory_order_acquire) == 1)
+            n++;
+    }
+    e->owned = n;
+}
+
+/* Whether the write may change path[depth] alone, in place: every level
+ * of the path is the write's. */
+static inline bool edit_owns_path(const edit *e) { return e->owned == e->depth + 1; }
+
+/* Rewrites the levels above `level` so that the child at the key's
+ * fragment is `built`, and publishes the result with `count` entries: a
+ * new +1 map in e->result, or, for an exclusive write, the map itself
+ * updated in place (its reference to a shared node it no longer uses goes
+ * to displaced->node). `replaced`: built is not the node that was at
+ * path[level]. */
+static void finish_path(edit *e, unsigned level, ctxs_node *built, bool replaced, size_t count) {
     while (level-- > 0) {
-        ctxs_node *parent = path[level];
-        uint32_t bit = fragment_bit(key, level * CTXS_BITS);
-        unsigned i = node_leaves(parent) + bit_index(parent->nodemap, bit);
-        if (level < owned) {
+        ctxs_node *parent = e->path[level];
+        uint32_t bit = edit_bit(e, level);
+        unsigned i = ctxs_node_leaves(parent) + ctxs_bit_index(parent->nodemap, bit);
+        if (level < e->owned) {
             if (!replaced) {
                 built = parent;
                 continue;
             }
             /* The old child: shared (we drop our reference) or freed by MOVE. */
-            if (level + 1 == owned) displaced->node = parent->slots[i];
+            if (level + 1 == e->owned) e->displaced->node = parent->slots[i];
             parent->slots[i] = built;
             built = parent;
             replaced = false;
         } else {
             shape s;
             shape_set_slot(&s, parent, i, built);
-            built = emit(p, parent, &s, COPY);
+            built = emit(&e->plan, parent, &s, COPY);
             replaced = true;
         }
     }
-    if (exclusive) {
-        if (replaced && owned == 0 && map->root != NULL) displaced->node = map->root;
+    ctxs_map *map = e->map;
+    if (e->exclusive) {
+        if (replaced && e->owned == 0 && map->root != NULL) e->displaced->node = map->root;
         map->root = built;
         map->count = count;
-        *out = map;
     } else {
-        *out = plan_map(p, map->store, built, count);
+        e->result = plan_map(&e->plan, built, count);
     }
 }
 
-void ctxs_displaced_release(ctxs_store *store, ctxs_displaced *displaced) {
-    if (displaced->leaf != NULL) leaf_release(store, displaced->leaf);
-    if (displaced->node != NULL) node_release(store, displaced->node);
+void ctxs_displaced_release(ctxs_heap *heap, ctxs_displaced *displaced) {
+    if (displaced->leaf != NULL) leaf_release(heap, displaced->leaf);
+    if (displaced->node != NULL) node_release(heap, displaced->node);
     displaced->leaf = NULL;
     displaced->node = NULL;
 }
 
-/* ---------------------------------------------------------------- assoc */
+/* ------------------------------------------------------- in-place edits */
 
-/* The fast path of an exclusive write whose whole path is exclusive and
- * whose change stays within the bottom node `at`: a replaced leaf, or a new
- * one where `at` has room (see capacity_for). It is the same edit that the
- * plan below would make with IN_PLACE levels, without staging the node's
- * slots or revisiting the levels above. Returns false if it does not apply;
+/* The fast path of an exclusive assoc whose whole path is the write's and
+ * whose change stays within the bottom node: a replaced leaf, or a new one
+ * where the node has room (see capacity_for). It is the edit that the plan
+ * would make with IN_PLACE levels, without staging the node's slots or
+ * revisiting the levels above. Returns false if it does not apply;
  * otherwise sets *status (CTXS_ENOMEM: nothing changed). */
-static inline bool edit_in_place(ctxs_map *map, ctxs_node *at, uint32_t bit, uint64_t key,
-                                 void *value, bool insert, ctxs_displaced *displaced, int *status) {
-    unsigned slots = node_slots(at);
+static inline bool put_in_place(edit *e, void *value, bool insert, int *status) {
+    /* Everything read from `e` before the calls below, which could write
+     * it as far as the compiler knows: locals stay in registers. */
+    ctxs_map *map = e->map;
+    ctxs_node *at = e->path[e->depth];
+    uint32_t bit = e->bit;
+    uint64_t key = e->key;
+    ctxs_displaced *displaced = e->displaced;
+    unsigned slots = ctxs_node_slots(at);
     if (insert && !fits_in_place(at->capacity, slots + 1)) return false;
-    ctxs_leaf *leaf =
-        ctxs_alloc(map->store, sizeof *leaf, value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
-    if (leaf == NULL) {
+    void *memory = ctxs_alloc(map->heap, sizeof(ctxs_leaf), leaf_kind(value));
+    if (memory == NULL) {
         *status = CTXS_ENOMEM;
         return true;
     }
-    atomic_init(&leaf->refs, 1);
-    leaf->unused = 0;
-    leaf->key = key;
-    leaf->value = value;
-    ctxs_value_retain(map->store, value);
-    unsigned i = bit_index(at->datamap, bit);
+    ctxs_leaf *leaf = leaf_init(map->heap, memory, key, value);
+    unsigned i = ctxs_bit_index(at->datamap, bit);
     if (insert) {
         /* A plain loop: at most 31 pointers, and a memmove call costs more. */
         for (unsigned j = slots; j > i; j--) at->slots[j] = at->slots[j - 1];
@@ -480,6 +577,26 @@ static inline bool edit_in_place(ctxs_map *map, ctxs_node *at, uint32_t bit, uin
     return true;
 }
 
+/* The fast path of an exclusive without whose whole path is the write's
+ * and where no level collapses (I3 still holds for the bottom node): the
+ * leaf is unlinked from its node. Returns false if it does not apply. */
+static inline bool unlink_in_place(edit *e) {
+    ctxs_node *bottom = e->path[e->depth];
+    unsigned slots = ctxs_node_slots(bottom);
+    bool collapses =
+        e->depth > 0 && ctxs_node_leaves(bottom) == 2 && ctxs_node_children(bottom) == 0;
+    if (collapses || !fits_in_place(bottom->capacity, slots - 1)) return false;
+    uint32_t bit = e->bit;
+    for (unsigned j = ctxs_bit_index(bottom->datamap, bit) + 1; j < slots; j++)
+        bottom->slots[j - 1] = bottom->slots[j];
+    bottom->datamap &= ~bit;
+    e->map->count--;
+    e->displaced->leaf = e->found;
+    return true;
+}
+
+/* ---------------------------------------------------------------- assoc */
+
 typedef enum assoc_case {
     ASSOC_EMPTY,
     ASSOC_SAME,
@@ -488,85 +605,69 @@ typedef enum assoc_case {
     ASSOC_MIGRATE
 } assoc_case;
 
+/* Levels below `shift` at which two keys still share a fragment: the
+ * one-child nodes a migration needs above the node that parts them. */
+static inline unsigned shared_levels(uint64_t a, uint64_t b, unsigned shift) {
+    unsigned n = 0;
+    while (((a ^ b) >> shift & (CTXS_TRIE_FANOUT - 1)) == 0) {
+        n++;
+        shift += CTXS_TRIE_BITS;
+    }
+    return n;
+}
+
 /* `given`: insert this existing leaf (shared, no value callback) instead
  * of making one for key -> value. */
-CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *given,
-                          bool exclusive, ctxs_map **out, ctxs_displaced *displaced) {
-    ctxs_store *store = map->store;
-    ctxs_node *path[CTXS_MAX_LEVELS];
-    unsigned depth = 0, shift = 0;
-    ctxs_node *node = map->root;
+CTXS_HOT static int assoc(edit *e, void *value, ctxs_leaf *given) {
+    ctxs_heap *heap = e->map->heap;
+    uint64_t key = e->key;
     ctxs_leaf *other = NULL; /* the leaf a migration moves down */
     unsigned chain = 0;      /* one-child nodes a migration needs */
     assoc_case kind;
-
-    /* Walk: find where the key goes. */
-    if (node == NULL) {
+    if (!edit_walk(e)) {
         kind = ASSOC_EMPTY;
+    } else if (e->found == NULL) {
+        kind = ASSOC_INSERT;
+    } else if (e->found->key == key) {
+        bool same = given != NULL ? e->found == given : e->found->value == value;
+        kind = same ? ASSOC_SAME : ASSOC_REPLACE;
     } else {
-        for (;;) {
-            path[depth] = node;
-            uint32_t bit = fragment_bit(key, shift);
-            if (node->datamap & bit) {
-                other = node->slots[bit_index(node->datamap, bit)];
-                if (other->key == key) {
-                    kind = (given != NULL ? other == given : other->value == value) ? ASSOC_SAME
-                                                                                    : ASSOC_REPLACE;
-                } else {
-                    kind = ASSOC_MIGRATE;
-                    unsigned s = shift + CTXS_BITS;
-                    while (((other->key ^ key) >> s & (CTXS_FANOUT - 1)) == 0) {
-                        chain++;
-                        s += CTXS_BITS;
-                    }
-                }
-                break;
-            }
-            if (!(node->nodemap & bit)) {
-                kind = ASSOC_INSERT;
-                break;
-            }
-            node = node->slots[node_leaves(node) + bit_index(node->nodemap, bit)];
-            depth++;
-            shift += CTXS_BITS;
-        }
+        kind = ASSOC_MIGRATE;
+        other = e->found;
+        chain = shared_levels(other->key, key, (e->depth + 1) * CTXS_TRIE_BITS);
     }
     if (kind == ASSOC_SAME) {
-        *out = exclusive ? map : ctxs_map_fork(map);
+        e->result = e->exclusive ? e->map : ctxs_map_fork(e->map);
         return CTXS_OK;
     }
-    unsigned owned = kind == ASSOC_EMPTY ? 0 : exclusive_levels(exclusive, path, depth + 1);
-    if (owned == depth + 1 && given == NULL && (kind == ASSOC_REPLACE || kind == ASSOC_INSERT)) {
+    if (kind != ASSOC_EMPTY) edit_own(e);
+    unsigned depth = e->depth;
+    if (edit_owns_path(e) && given == NULL && (kind == ASSOC_REPLACE || kind == ASSOC_INSERT)) {
         int status;
-        if (edit_in_place(map, path[depth], fragment_bit(key, shift), key, value,
-                          kind == ASSOC_INSERT, displaced, &status)) {
-            *out = map;
-            return status;
-        }
+        if (put_in_place(e, value, kind == ASSOC_INSERT, &status)) return status;
     }
 
     /* Plan: list every object the result needs, bottom-up, then allocate. */
-    plan p;
-    plan_init(&p, store);
-    if (given == NULL)
-        plan_need(&p, sizeof(ctxs_leaf), value != NULL ? CTXS_KIND_LEAF : CTXS_KIND_TOMB);
+    plan *p = &e->plan;
+    plan_init(p, heap);
+    if (given == NULL) plan_need(p, sizeof(ctxs_leaf), leaf_kind(value));
     write_mode bottom_mode = COPY;
     if (kind == ASSOC_EMPTY) {
-        plan_need_node(&p, 1);
+        plan_need_node(p, 1);
     } else {
         if (kind == ASSOC_MIGRATE) {
-            plan_need_node(&p, 2);
-            for (unsigned i = 0; i < chain; i++) plan_need_node(&p, 1);
+            plan_need_node(p, 2);
+            for (unsigned i = 0; i < chain; i++) plan_need_node(p, 1);
         }
-        unsigned bottom_slots = node_slots(path[depth]) + (kind == ASSOC_INSERT);
-        bottom_mode = level_mode(depth < owned, path[depth], bottom_slots);
-        plan_level(&p, bottom_mode, bottom_slots);
+        unsigned bottom_slots = ctxs_node_slots(e->path[depth]) + (kind == ASSOC_INSERT);
+        bottom_mode = level_mode(depth < e->owned, e->path[depth], bottom_slots);
+        plan_level(p, bottom_mode, bottom_slots);
         for (unsigned level = depth; level-- > 0;) {
-            if (level >= owned) plan_need_node(&p, node_slots(path[level]));
+            if (level >= e->owned) plan_need_node(p, ctxs_node_slots(e->path[level]));
         }
     }
-    if (!exclusive) plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
-    if (plan_allocate(&p) != CTXS_OK) return CTXS_ENOMEM;
+    if (!e->exclusive) plan_need(p, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    if (plan_allocate(p) != CTXS_OK) return CTXS_ENOMEM;
 
     /* Build: nothing below can fail. */
     ctxs_leaf *leaf;
@@ -574,205 +675,172 @@ CTXS_HOT static int assoc(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *g
         leaf = given;
         leaf_retain(leaf);
     } else {
-        leaf = plan_take(&p);
-        atomic_init(&leaf->refs, 1);
-        leaf->unused = 0;
-        leaf->key = key;
-        leaf->value = value;
-        ctxs_value_retain(store, value);
+        leaf = leaf_init(heap, plan_take(p), key, value);
     }
 
-    size_t count = map->count + (kind == ASSOC_REPLACE ? 0 : 1);
+    size_t count = e->map->count + (kind == ASSOC_REPLACE ? 0 : 1);
     if (kind == ASSOC_EMPTY) {
-        ctxs_node *root = plan_node(&p, fragment_bit(key, 0), 0);
+        ctxs_node *root = plan_node(p, ctxs_fragment_bit(key, 0), 0);
         root->slots[0] = leaf;
-        finish_path(&p, map, path, 0, 0, key, root, true, count, exclusive, displaced, out);
+        finish_path(e, 0, root, true, count);
         return CTXS_OK;
     }
-    ctxs_node *at = path[depth];
-    uint32_t bit = fragment_bit(key, depth * CTXS_BITS);
+    ctxs_node *at = e->path[depth];
+    uint32_t bit = e->bit;
     shape s;
     if (kind == ASSOC_MIGRATE) {
         /* The deepest new node holds both leaves; one-child nodes above. */
-        unsigned sh = depth * CTXS_BITS + CTXS_BITS * (chain + 1);
-        uint32_t bit_new = fragment_bit(key, sh), bit_old = fragment_bit(other->key, sh);
-        ctxs_node *sub = plan_node(&p, bit_new | bit_old, 0);
+        unsigned sh = (depth + 1 + chain) * CTXS_TRIE_BITS;
+        uint32_t bit_new = ctxs_fragment_bit(key, sh), bit_old = ctxs_fragment_bit(other->key, sh);
+        ctxs_node *sub = plan_node(p, bit_new | bit_old, 0);
         bool new_first = bit_new < bit_old;
         sub->slots[new_first ? 0 : 1] = leaf;
         sub->slots[new_first ? 1 : 0] = other;
         if (bottom_mode == COPY) leaf_retain(other); /* else it moves down */
         for (unsigned i = 0; i < chain; i++) {
-            sh -= CTXS_BITS;
-            ctxs_node *up = plan_node(&p, 0, fragment_bit(key, sh));
+            sh -= CTXS_TRIE_BITS;
+            ctxs_node *up = plan_node(p, 0, ctxs_fragment_bit(key, sh));
             up->slots[0] = sub;
             sub = up;
         }
         shape_leaf_to_node(&s, at, bit, sub);
     } else if (kind == ASSOC_REPLACE) {
-        unsigned i = bit_index(at->datamap, bit);
-        if (bottom_mode != COPY) displaced->leaf = at->slots[i];
+        unsigned i = ctxs_bit_index(at->datamap, bit);
+        if (bottom_mode != COPY) e->displaced->leaf = at->slots[i];
         shape_set_slot(&s, at, i, leaf);
     } else {
         shape_insert_leaf(&s, at, bit, leaf);
     }
-    ctxs_node *built = emit(&p, at, &s, bottom_mode);
-    finish_path(&p, map, path, depth, owned, key, built, bottom_mode != IN_PLACE, count, exclusive,
-                displaced, out);
+    ctxs_node *built = emit(p, at, &s, bottom_mode);
+    finish_path(e, depth, built, bottom_mode != IN_PLACE, count);
     return CTXS_OK;
 }
 
-int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
+/* A persistent assoc: the new map in *out on success. */
+static int assoc_persistent(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *given,
+                            ctxs_map **out) {
     ctxs_displaced none = {NULL, NULL};
-    int status = assoc(map, key, value, NULL, false, out, &none);
-    if (status == CTXS_OK) *out = CTXS_CHECKED(*out, "assoc");
+    edit e;
+    edit_init(&e, map, key, false, &none);
+    int status = assoc(&e, value, given);
+    if (status == CTXS_OK) *out = CTXS_CHECKED(e.result, "assoc");
     return status;
 }
 
+int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
+    return assoc_persistent(map, key, value, NULL, out);
+}
+
 int ctxs_map_assoc_leaf(ctxs_map *map, const ctxs_leaf *leaf, ctxs_map **out) {
-    ctxs_displaced none = {NULL, NULL};
-    int status = assoc(map, leaf->key, leaf->value, (ctxs_leaf *)leaf, false, out, &none);
-    if (status == CTXS_OK) *out = CTXS_CHECKED(*out, "assoc");
-    return status;
+    return assoc_persistent(map, leaf->key, leaf->value, (ctxs_leaf *)leaf, out);
 }
 
 int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
     if (value == NULL) return CTXS_EINVAL;
-    return ctxs_map_assoc_any(map, key, value, out);
+    return assoc_persistent(map, key, value, NULL, out);
 }
 
 int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced) {
-    ctxs_map *same;
-    int status = assoc(map, key, value, NULL, true, &same, displaced);
+    edit e;
+    edit_init(&e, map, key, true, displaced);
+    int status = assoc(&e, value, NULL);
     if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc");
     return status;
 }
 
 /* -------------------------------------------------------------- without */
 
-CTXS_HOT static int without(ctxs_map *map, uint64_t key, bool exclusive, ctxs_map **out,
-                            ctxs_displaced *displaced) {
-    ctxs_store *store = map->store;
-    ctxs_node *path[CTXS_MAX_LEVELS];
-    unsigned depth = 0, shift = 0;
-    ctxs_node *node = map->root;
-    ctxs_leaf *removed;
-
-    /* Walk to the leaf. */
-    for (;;) {
-        if (node == NULL) goto absent;
-        path[depth] = node;
-        uint32_t bit = fragment_bit(key, shift);
-        if (node->datamap & bit) {
-            removed = node->slots[bit_index(node->datamap, bit)];
-            if (removed->key != key) goto absent;
-            break;
-        }
-        if (!(node->nodemap & bit)) goto absent;
-        node = node->slots[node_leaves(node) + bit_index(node->nodemap, bit)];
-        depth++;
-        shift += CTXS_BITS;
+CTXS_HOT static int without(edit *e) {
+    ctxs_map *map = e->map;
+    ctxs_heap *heap = map->heap;
+    if (!edit_walk(e) || e->found == NULL || e->found->key != e->key) {
+        e->result = e->exclusive ? map : ctxs_map_fork(map); /* absent */
+        return CTXS_OK;
     }
-    unsigned owned = exclusive_levels(exclusive, path, depth + 1);
+    edit_own(e);
+    ctxs_leaf *removed = e->found;
+    unsigned depth = e->depth;
 
     if (map->count == 1) {
-        if (!exclusive) {
-            *out = ctxs_map_new(store);
+        if (!e->exclusive) {
+            e->result = ctxs_map_empty(heap);
             return CTXS_OK;
         }
         /* The trie is one root node holding one leaf. */
-        if (owned == 0) {
-            displaced->node = map->root;
+        if (e->owned == 0) {
+            e->displaced->node = map->root;
         } else {
-            displaced->leaf = removed;
-            ctxs_free(store, map->root, node_bytes(map->root->capacity), CTXS_KIND_NODE);
+            e->displaced->leaf = removed;
+            node_free_shell(heap, map->root);
         }
         map->root = NULL;
         map->count = 0;
-        *out = map;
         return CTXS_OK;
     }
-
-    ctxs_node *bottom = path[depth];
-    uint32_t bottom_bit = fragment_bit(key, shift);
-    bool collapses = depth > 0 && node_leaves(bottom) == 2 && node_children(bottom) == 0;
-    if (owned == depth + 1 && !collapses &&
-        fits_in_place(bottom->capacity, node_slots(bottom) - 1)) {
-        /* Fast path: the whole path is exclusive and no level collapses
-         * (I3 still holds for the bottom node), so the leaf is simply
-         * unlinked from its node. */
-        unsigned i = bit_index(bottom->datamap, bottom_bit);
-        for (unsigned j = i + 1, n = node_slots(bottom); j < n; j++)
-            bottom->slots[j - 1] = bottom->slots[j];
-        bottom->datamap &= ~bottom_bit;
-        map->count--;
-        displaced->leaf = removed;
-        *out = map;
-        return CTXS_OK;
-    }
+    if (edit_owns_path(e) && unlink_in_place(e)) return CTXS_OK;
 
     /* Decide the shape. `top` is the deepest level that is rewritten rather
      * than collapsed; `carry` is the lone leaf a collapse carries up. */
+    ctxs_node *bottom = e->path[depth];
+    bool collapses = depth > 0 && ctxs_node_leaves(bottom) == 2 && ctxs_node_children(bottom) == 0;
     ctxs_leaf *carry = NULL;
     unsigned top = depth;
     if (collapses) {
-        uint32_t bit = fragment_bit(key, depth * CTXS_BITS);
-        carry = bottom->slots[bit_index(bottom->datamap, bit) == 0 ? 1 : 0];
+        carry = bottom->slots[ctxs_bit_index(bottom->datamap, e->bit) == 0 ? 1 : 0];
         top = depth - 1;
-        while (top > 0 && node_leaves(path[top]) == 0 && node_children(path[top]) == 1) top--;
+        while (top > 0 && ctxs_node_leaves(e->path[top]) == 0 &&
+               ctxs_node_children(e->path[top]) == 1)
+            top--;
     }
 
-    unsigned top_slots = node_slots(path[top]) - (carry == NULL);
-    write_mode top_mode = level_mode(top < owned, path[top], top_slots);
-    plan p;
-    plan_init(&p, store);
-    plan_level(&p, top_mode, top_slots);
+    unsigned top_slots = ctxs_node_slots(e->path[top]) - (carry == NULL);
+    write_mode top_mode = level_mode(top < e->owned, e->path[top], top_slots);
+    plan *p = &e->plan;
+    plan_init(p, heap);
+    plan_level(p, top_mode, top_slots);
     for (unsigned level = top; level-- > 0;) {
-        if (level >= owned) plan_need_node(&p, node_slots(path[level]));
+        if (level >= e->owned) plan_need_node(p, ctxs_node_slots(e->path[level]));
     }
-    if (!exclusive) plan_need(&p, sizeof(ctxs_map), CTXS_KIND_ROOT);
-    if (plan_allocate(&p) != CTXS_OK) return CTXS_ENOMEM;
+    if (!e->exclusive) plan_need(p, sizeof(ctxs_map), CTXS_KIND_ROOT);
+    if (plan_allocate(p) != CTXS_OK) return CTXS_ENOMEM;
 
-    uint32_t bit = fragment_bit(key, top * CTXS_BITS);
+    uint32_t bit = edit_bit(e, top);
     shape s;
     if (carry != NULL) {
         /* The collapsed levels top+1 .. depth disappear. Exclusive ones are
          * freed here; at the first shared one, this write only drops its
          * reference, and the carried leaf gains one for its new parent. */
         unsigned level = top + 1;
-        for (; level <= depth && level < owned; level++) {
-            ctxs_free(store, path[level], node_bytes(path[level]->capacity), CTXS_KIND_NODE);
-        }
+        for (; level <= depth && level < e->owned; level++) node_free_shell(heap, e->path[level]);
         if (level <= depth) {
-            if (top < owned) displaced->node = path[level];
+            if (top < e->owned) e->displaced->node = e->path[level];
             leaf_retain(carry);
         } else {
-            displaced->leaf = removed;
+            e->displaced->leaf = removed;
         }
-        shape_node_to_leaf(&s, path[top], bit, carry);
+        shape_node_to_leaf(&s, e->path[top], bit, carry);
     } else {
-        if (top_mode != COPY) displaced->leaf = removed;
-        shape_remove_leaf(&s, path[top], bit);
+        if (top_mode != COPY) e->displaced->leaf = removed;
+        shape_remove_leaf(&s, e->path[top], bit);
     }
-    ctxs_node *built = emit(&p, path[top], &s, top_mode);
-    finish_path(&p, map, path, top, owned, key, built, top_mode != IN_PLACE, map->count - 1,
-                exclusive, displaced, out);
-    return CTXS_OK;
-
-absent:
-    *out = exclusive ? map : ctxs_map_fork(map);
+    ctxs_node *built = emit(p, e->path[top], &s, top_mode);
+    finish_path(e, top, built, top_mode != IN_PLACE, map->count - 1);
     return CTXS_OK;
 }
 
 int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out) {
     ctxs_displaced none = {NULL, NULL};
-    int status = without(map, key, false, out, &none);
-    if (status == CTXS_OK) *out = CTXS_CHECKED(*out, "without");
+    edit e;
+    edit_init(&e, map, key, false, &none);
+    int status = without(&e);
+    if (status == CTXS_OK) *out = CTXS_CHECKED(e.result, "without");
     return status;
 }
 
 int ctxs_map_without_exclusive(ctxs_map *map, uint64_t key, ctxs_displaced *displaced) {
-    ctxs_map *same;
-    int status = without(map, key, true, &same, displaced);
+    edit e;
+    edit_init(&e, map, key, true, displaced);
+    int status = without(&e);
     if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive without");
     return status;
 }

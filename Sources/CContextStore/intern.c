@@ -9,21 +9,38 @@
  * still walks one never touches freed memory; they add up to less than the
  * live table, since each is half the size of the next.
  *
- * Ids are ctxs_mix64(counter) for counter = 1, 2, ...: distinct, never 0,
+ * Ids are mix64(counter) for counter = 1, 2, ...: distinct, never 0,
  * and well spread, so the trie uses them as its hash (see hamt.c). The
  * inverse mix turns an id back into its counter to find its name.
  *
  * Names live as long as the store: an interned name cannot be removed, like
  * the interned strings of most language runtimes. The number of names is the
  * number of distinct key names a program uses.
+ *
+ * Invariants:
+ *  - table holds every published name, at most half full; index->names[i]
+ *    is the name of counter i + 1 for every i < count.
+ *  - A name, table or index array is never changed after it is published,
+ *    except a table's empty cells, which a writer fills once.
+ *  - Nothing published is freed before ctxs_interner_destroy.
  */
 #define _DEFAULT_SOURCE /* getentropy */
-#include "internal.h"
+#include "intern.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A bijective 64-bit mix (the SplitMix64 finaliser) and its inverse. */
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return x;
+}
 
 /* Multiplicative inverse of an odd constant modulo 2^64 (Newton's method). */
 static uint64_t inverse64(uint64_t a) {
@@ -38,7 +55,7 @@ static uint64_t unshift_xor(uint64_t y, unsigned s) {
     return x;
 }
 
-uint64_t ctxs_unmix64(uint64_t x) {
+static uint64_t unmix64(uint64_t x) {
     x = unshift_xor(x, 31);
     x *= inverse64(UINT64_C(0x94d049bb133111eb));
     x = unshift_xor(x, 27);
@@ -54,18 +71,18 @@ static uint64_t hash_bytes(uint64_t seed, const unsigned char *p, size_t n) {
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        h = ctxs_mix64(h ^ w);
+        h = mix64(h ^ w);
         p += 8;
         n -= 8;
     }
     uint64_t tail = 0;
     if (n > 0) memcpy(&tail, p, n);
-    return ctxs_mix64(h ^ tail ^ ((uint64_t)n << 56));
+    return mix64(h ^ tail ^ ((uint64_t)n << 56));
 }
 
-static ctxs_name_table *table_new(ctxs_store *store, size_t capacity) {
+static ctxs_name_table *table_new(ctxs_heap *heap, size_t capacity) {
     size_t bytes = sizeof(ctxs_name_table) + capacity * sizeof(_Atomic(ctxs_name *));
-    ctxs_name_table *t = ctxs_malloc(store, bytes);
+    ctxs_name_table *t = ctxs_malloc(heap, bytes);
     if (t == NULL) return NULL;
     t->retired_next = NULL;
     t->mask = capacity - 1;
@@ -77,9 +94,9 @@ static size_t table_bytes(const ctxs_name_table *t) {
     return sizeof(ctxs_name_table) + (t->mask + 1) * sizeof(_Atomic(ctxs_name *));
 }
 
-static ctxs_name_index *index_new(ctxs_store *store, size_t capacity) {
+static ctxs_name_index *index_new(ctxs_heap *heap, size_t capacity) {
     ctxs_name_index *x =
-        ctxs_malloc(store, sizeof(ctxs_name_index) + capacity * sizeof(ctxs_name *));
+        ctxs_malloc(heap, sizeof(ctxs_name_index) + capacity * sizeof(ctxs_name *));
     if (x == NULL) return NULL;
     x->retired_next = NULL;
     x->capacity = capacity;
@@ -90,23 +107,19 @@ static size_t index_bytes(const ctxs_name_index *x) {
     return sizeof(ctxs_name_index) + x->capacity * sizeof(ctxs_name *);
 }
 
-static ctxs_store *interner_store(ctxs_interner *interner) {
-    return (ctxs_store *)((char *)interner - offsetof(ctxs_store, interner));
-}
-
-int ctxs_interner_init(ctxs_interner *interner) {
-    ctxs_store *store = interner_store(interner);
+int ctxs_interner_init(ctxs_interner *interner, ctxs_heap *heap) {
+    interner->heap = heap;
     uint64_t seed = 0;
     if (getentropy(&seed, sizeof seed) != 0) {
         seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)interner;
     }
-    interner->seed = ctxs_mix64(seed);
+    interner->seed = mix64(seed);
     if (pthread_mutex_init(&interner->lock, NULL) != 0) return CTXS_ENOMEM;
-    ctxs_name_table *table = table_new(store, 64);
-    ctxs_name_index *index = index_new(store, 32);
+    ctxs_name_table *table = table_new(heap, 64);
+    ctxs_name_index *index = index_new(heap, 32);
     if (table == NULL || index == NULL) {
-        if (table != NULL) ctxs_mfree(store, table, table_bytes(table));
-        if (index != NULL) ctxs_mfree(store, index, index_bytes(index));
+        if (table != NULL) ctxs_mfree(heap, table, table_bytes(table));
+        if (index != NULL) ctxs_mfree(heap, index, index_bytes(index));
         pthread_mutex_destroy(&interner->lock);
         return CTXS_ENOMEM;
     }
@@ -118,13 +131,13 @@ int ctxs_interner_init(ctxs_interner *interner) {
 }
 
 void ctxs_interner_destroy(ctxs_interner *interner) {
-    ctxs_store *store = interner_store(interner);
+    ctxs_heap *heap = interner->heap;
     ctxs_name_table *table = atomic_load(&interner->table);
     ctxs_name_index *index = atomic_load(&interner->index);
     size_t count = atomic_load(&interner->count);
     for (size_t i = 0; i < count; i++) {
         ctxs_name *name = index->names[i];
-        ctxs_mfree(store, name, sizeof *name + name->length);
+        ctxs_mfree(heap, name, sizeof *name + name->length);
     }
     /* Retired tables and arrays both start with their list link; their
      * sizes are recomputed from their own headers, which say which is which
@@ -135,14 +148,14 @@ void ctxs_interner_destroy(ctxs_interner *interner) {
         void *object = (void *)(tagged & ~(uintptr_t)1);
         void *next = *(void **)object;
         if (tagged & 1) {
-            ctxs_mfree(store, object, index_bytes(object));
+            ctxs_mfree(heap, object, index_bytes(object));
         } else {
-            ctxs_mfree(store, object, table_bytes(object));
+            ctxs_mfree(heap, object, table_bytes(object));
         }
         r = next;
     }
-    ctxs_mfree(store, table, table_bytes(table));
-    ctxs_mfree(store, index, index_bytes(index));
+    ctxs_mfree(heap, table, table_bytes(table));
+    ctxs_mfree(heap, index, index_bytes(index));
     pthread_mutex_destroy(&interner->lock);
 }
 
@@ -164,8 +177,7 @@ static void table_put(ctxs_name_table *t, ctxs_name *name) {
     atomic_store_explicit(&t->slots[i], name, memory_order_release);
 }
 
-int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
-    ctxs_interner *in = &store->interner;
+int ctxs_interner_find(ctxs_interner *in, const void *bytes, size_t length, uint64_t *id) {
     uint64_t hash = hash_bytes(in->seed, bytes, length);
     ctxs_name *name =
         table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash, bytes, length);
@@ -174,8 +186,8 @@ int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64
     return 1;
 }
 
-int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
-    ctxs_interner *in = &store->interner;
+int ctxs_interner_intern(ctxs_interner *in, const void *bytes, size_t length, uint64_t *id) {
+    ctxs_heap *heap = in->heap;
     uint64_t hash = hash_bytes(in->seed, bytes, length);
     ctxs_name *name =
         table_find(atomic_load_explicit(&in->table, memory_order_acquire), hash, bytes, length);
@@ -198,16 +210,16 @@ int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *i
     ctxs_name_table *bigger = NULL;
     ctxs_name_index *longer = NULL;
     if ((count + 1) * 2 > table->mask + 1) {
-        bigger = table_new(store, (table->mask + 1) * 2);
+        bigger = table_new(heap, (table->mask + 1) * 2);
         if (bigger == NULL) goto fail;
     }
     if (count + 1 > index->capacity) {
-        longer = index_new(store, index->capacity * 2);
+        longer = index_new(heap, index->capacity * 2);
         if (longer == NULL) goto fail;
     }
-    name = ctxs_malloc(store, sizeof *name + length);
+    name = ctxs_malloc(heap, sizeof *name + length);
     if (name == NULL) goto fail;
-    name->id = ctxs_mix64(count + 1);
+    name->id = mix64(count + 1);
     name->hash = hash;
     name->length = length;
     if (length > 0) memcpy(name->bytes, bytes, length);
@@ -237,15 +249,14 @@ int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *i
     return CTXS_OK;
 
 fail:
-    if (bigger != NULL) ctxs_mfree(store, bigger, table_bytes(bigger));
-    if (longer != NULL) ctxs_mfree(store, longer, index_bytes(longer));
+    if (bigger != NULL) ctxs_mfree(heap, bigger, table_bytes(bigger));
+    if (longer != NULL) ctxs_mfree(heap, longer, index_bytes(longer));
     pthread_mutex_unlock(&in->lock);
     return CTXS_ENOMEM;
 }
 
-int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t *length) {
-    ctxs_interner *in = &store->interner;
-    uint64_t counter = ctxs_unmix64(id);
+int ctxs_interner_name(ctxs_interner *in, uint64_t id, const void **bytes, size_t *length) {
+    uint64_t counter = unmix64(id);
     size_t count = atomic_load_explicit(&in->count, memory_order_acquire);
     if (counter == 0 || counter > count) return 0;
     ctxs_name_index *index = atomic_load_explicit(&in->index, memory_order_acquire);

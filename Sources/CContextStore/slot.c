@@ -29,23 +29,33 @@
  * O(depth)), and a chain read more often than written reads in O(1).
  * (aiotask-context's ChainMap walks every level on every read.)
  *
+ * Invariants:
+ *  - A slot's map is never NULL, except in a recycled slot (between
+ *    ctxs_slot_recycle and ctxs_slot_reset), which nothing reads.
+ *  - A map is released only by the writer that unpublished it, after the
+ *    lock is dropped; readers hold the lock while they touch a leaf.
+ *  - options.release never runs under a slot's lock; options.retain may
+ *    (a read retains what it hands out before the lock is dropped).
+ *  - A chained slot's view, when current (view_generation equals its
+ *    lineage's generation), equals the merge of its layers.
+ *
  * Lock order: a thread holds at most one slot lock at a time, and may take
  * an arena pool lock inside it; the pools never take a slot lock.
  */
-#include "internal.h"
+#include "slot.h"
 
 #include <string.h>
 
-static void lineage_release(ctxs_store *store, ctxs_lineage *lineage) {
+static void lineage_release(ctxs_heap *heap, ctxs_lineage *lineage) {
     if (lineage == NULL) return;
     if (atomic_fetch_sub_explicit(&lineage->refs, 1, memory_order_acq_rel) == 1) {
-        ctxs_free(store, lineage, sizeof *lineage, CTXS_KIND_OTHER);
+        ctxs_free(heap, lineage, sizeof *lineage, CTXS_KIND_OTHER);
     }
 }
 
 /* Makes a slot holding `owned` (+1, taken over only on success; NULL: the
  * empty map). */
-static ctxs_slot *slot_make(ctxs_store *store, ctxs_map *owned, ctxs_slot *parent) {
+static ctxs_slot *slot_make(ctxs_heap *heap, ctxs_map *owned, ctxs_slot *parent) {
     /* A chained slot joins its parent's lineage, made now if the parent has
      * none. Allocate everything before touching the parent. */
     ctxs_lineage *fresh = NULL;
@@ -54,15 +64,15 @@ static ctxs_slot *slot_make(ctxs_store *store, ctxs_map *owned, ctxs_slot *paren
         bool has = parent->lineage != NULL;
         ctxs_lock_release(&parent->lock);
         if (!has) {
-            fresh = ctxs_alloc(store, sizeof *fresh, CTXS_KIND_OTHER);
+            fresh = ctxs_alloc(heap, sizeof *fresh, CTXS_KIND_OTHER);
             if (fresh == NULL) return NULL;
             atomic_init(&fresh->refs, 1);
             atomic_init(&fresh->generation, 1);
         }
     }
-    ctxs_slot *slot = ctxs_alloc(store, sizeof *slot, CTXS_KIND_SLOT);
+    ctxs_slot *slot = ctxs_alloc(heap, sizeof *slot, CTXS_KIND_SLOT);
     if (slot == NULL) {
-        if (fresh != NULL) ctxs_free(store, fresh, sizeof *fresh, CTXS_KIND_OTHER);
+        if (fresh != NULL) ctxs_free(heap, fresh, sizeof *fresh, CTXS_KIND_OTHER);
         return NULL;
     }
     atomic_init(&slot->refs, 1);
@@ -79,9 +89,9 @@ static ctxs_slot *slot_make(ctxs_store *store, ctxs_map *owned, ctxs_slot *paren
     slot->rebuild_cost = parent != NULL ? 16 * (parent->depth + 1) : 0;
     atomic_init(&slot->stale_work, 0);
     slot->lineage = NULL;
-    slot->map = owned != NULL ? owned : ctxs_map_new(store);
+    slot->map = owned != NULL ? owned : ctxs_map_empty(heap);
     slot->parent = parent != NULL ? ctxs_slot_retain(parent) : NULL;
-    slot->store = store;
+    slot->heap = heap;
     slot->depth = parent != NULL ? parent->depth + 1 : 0;
     if (parent != NULL) {
         ctxs_lock_acquire(&parent->lock);
@@ -92,24 +102,23 @@ static ctxs_slot *slot_make(ctxs_store *store, ctxs_map *owned, ctxs_slot *paren
         slot->lineage = parent->lineage;
         atomic_fetch_add_explicit(&slot->lineage->refs, 1, memory_order_relaxed);
         ctxs_lock_release(&parent->lock);
-        if (fresh != NULL)
-            ctxs_free(store, fresh, sizeof *fresh, CTXS_KIND_OTHER); /* lost a race */
+        if (fresh != NULL) ctxs_free(heap, fresh, sizeof *fresh, CTXS_KIND_OTHER); /* lost a race */
     }
     return slot;
 }
 
-ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent) {
-    if (parent != NULL && (initial != NULL || parent->store != store)) return NULL;
-    if (initial != NULL && initial->store != store) return NULL;
+ctxs_slot *ctxs_slot_create_in(ctxs_heap *heap, ctxs_map *initial, ctxs_slot *parent) {
+    if (parent != NULL && (initial != NULL || parent->heap != heap)) return NULL;
+    if (initial != NULL && initial->heap != heap) return NULL;
     ctxs_map *owned = initial != NULL ? ctxs_map_fork(initial) : NULL;
-    ctxs_slot *slot = slot_make(store, owned, parent);
+    ctxs_slot *slot = slot_make(heap, owned, parent);
     if (slot == NULL) ctxs_map_release(owned); /* `initial` itself stays alive */
     return slot;
 }
 
-ctxs_slot *ctxs_slot_adopt(ctxs_store *store, ctxs_map *map) {
-    if (map == NULL || map->store != store) return NULL;
-    return slot_make(store, map, NULL);
+ctxs_slot *ctxs_slot_adopt_in(ctxs_heap *heap, ctxs_map *map) {
+    if (map == NULL || map->heap != heap) return NULL;
+    return slot_make(heap, map, NULL);
 }
 
 ctxs_slot *ctxs_slot_retain(ctxs_slot *slot) {
@@ -134,12 +143,12 @@ void ctxs_slot_release(ctxs_slot *slot) {
         ctxs_map *map = slot->map, *view = slot->view;
         ctxs_lineage *lineage = slot->lineage;
         void *memo = slot->memo;
-        ctxs_store *store = slot->store;
-        ctxs_free(store, slot, sizeof *slot, CTXS_KIND_SLOT);
+        ctxs_heap *heap = slot->heap;
+        ctxs_free(heap, slot, sizeof *slot, CTXS_KIND_SLOT);
         ctxs_map_release(map);
         ctxs_map_release(view);
-        lineage_release(store, lineage);
-        ctxs_value_release(store, memo);
+        lineage_release(heap, lineage);
+        ctxs_value_release(heap, memo);
         slot = parent;
     }
 }
@@ -164,13 +173,13 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     ctxs_lock_release(&slot->lock);
     ctxs_map_release(map);
     ctxs_map_release(view);
-    lineage_release(slot->store, lineage);
-    ctxs_value_release(slot->store, memo);
+    lineage_release(slot->heap, lineage);
+    ctxs_value_release(slot->heap, memo);
     return 1;
 }
 
 int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) {
-    if (slot->map != NULL || slot->parent != NULL || map->store != slot->store) return CTXS_EINVAL;
+    if (slot->map != NULL || slot->parent != NULL || map->heap != slot->heap) return CTXS_EINVAL;
     slot->map = map;
     return CTXS_OK;
 }
@@ -213,34 +222,44 @@ static int refresh_view(ctxs_slot *slot, uint64_t *generation) {
     return CTXS_OK;
 }
 
-/* Finds `key` in `slot` and leaves the lock of the slot whose map or view
- * holds the leaf taken (in *held). Returns the leaf (never a tombstone) or
- * NULL with no lock held. */
-CTXS_HOT static const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
-    bool chained = slot->parent != NULL;
-    if (chained) {
-        uint64_t fresh =
-            UINT64_MAX; /* after a refresh: a view this new reflects every write before the call */
-        for (int attempt = 0; attempt < 2; attempt++) {
-            ctxs_lock_acquire(&slot->lock);
-            ctxs_map *view = current_view(slot);
-            if (view == NULL && slot->view != NULL && slot->view_generation >= fresh)
-                view = slot->view;
-            if (view != NULL) {
-                const ctxs_leaf *leaf = ctxs_find_leaf_inline(view, key);
-                if (leaf != NULL) {
-                    *held = slot;
-                    return leaf;
-                }
-                ctxs_lock_release(&slot->lock);
-                return NULL;
+/* The read of a plain slot, written once: finds `key` under the slot's
+ * lock. Returns the leaf with the lock still held, or NULL (absent, or a
+ * tombstone, which a C caller may put in a plain slot with
+ * ctxs_slot_replace) with the lock released. */
+static inline const ctxs_leaf *plain_lookup(ctxs_slot *slot, uint64_t key) {
+    ctxs_lock_acquire(&slot->lock);
+    const ctxs_leaf *leaf = ctxs_find_leaf_inline(slot->map, key);
+    if (leaf == NULL || leaf->value == NULL) {
+        ctxs_lock_release(&slot->lock);
+        return NULL;
+    }
+    return leaf;
+}
+
+/* Finds `key` in a chained slot and leaves the lock of the slot whose map
+ * or view holds the leaf taken (in *held). Returns the leaf (never a
+ * tombstone) or NULL with no lock held. */
+CTXS_HOT static const ctxs_leaf *chained_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
+    uint64_t fresh = UINT64_MAX; /* after a refresh: a view this new reflects every write
+                                    before the call */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        ctxs_lock_acquire(&slot->lock);
+        ctxs_map *view = current_view(slot);
+        if (view == NULL && slot->view != NULL && slot->view_generation >= fresh) view = slot->view;
+        if (view != NULL) {
+            const ctxs_leaf *leaf = ctxs_find_leaf_inline(view, key);
+            if (leaf != NULL) {
+                *held = slot;
+                return leaf;
             }
-            bool rebuild =
-                attempt == 0 &&
-                atomic_load_explicit(&slot->stale_work, memory_order_relaxed) >= slot->rebuild_cost;
             ctxs_lock_release(&slot->lock);
-            if (!rebuild || refresh_view(slot, &fresh) != CTXS_OK) break;
+            return NULL;
         }
+        bool rebuild =
+            attempt == 0 &&
+            atomic_load_explicit(&slot->stale_work, memory_order_relaxed) >= slot->rebuild_cost;
+        ctxs_lock_release(&slot->lock);
+        if (!rebuild || refresh_view(slot, &fresh) != CTXS_OK) break;
     }
     /* Walk the layers: no allocation, O(depth). */
     size_t walked = 0;
@@ -258,8 +277,19 @@ CTXS_HOT static const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ct
         ctxs_lock_release(&s->lock);
         if (stop) break;
     }
-    if (chained) atomic_fetch_add_explicit(&slot->stale_work, walked, memory_order_relaxed);
+    atomic_fetch_add_explicit(&slot->stale_work, walked, memory_order_relaxed);
     return found;
+}
+
+/* Finds `key` in `slot` (through its chain) and leaves the lock of the slot
+ * that holds the leaf taken (in *held). Returns the leaf (never a
+ * tombstone) or NULL with no lock held. */
+static inline const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
+    if (CTXS_LIKELY(slot->parent == NULL)) {
+        *held = slot;
+        return plain_lookup(slot, key);
+    }
+    return chained_lookup(slot, key, held);
 }
 
 CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
@@ -269,7 +299,7 @@ CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
     /* Retained under the lock: once it is dropped a writer may free the
      * leaf. retain callbacks must not re-enter the store. */
     if (value != NULL) {
-        ctxs_value_retain(slot->store, leaf->value);
+        ctxs_value_retain(slot->heap, leaf->value);
         *value = leaf->value;
     }
     ctxs_lock_release(&held->lock);
@@ -277,19 +307,6 @@ CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
 }
 
 CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
-    if (CTXS_LIKELY(slot->parent == NULL)) {
-        /* The common case, inline: a plain slot is one lookup under its lock
-         * (callgrind: 25 of ~240 instructions per typed get saved). */
-        ctxs_lock_acquire(&slot->lock);
-        const ctxs_leaf *leaf = ctxs_find_leaf_inline(slot->map, key);
-        if (leaf == NULL || leaf->value == NULL) {
-            ctxs_lock_release(&slot->lock);
-            return 0;
-        }
-        *value = leaf->value;
-        *held = slot;
-        return 1;
-    }
     const ctxs_leaf *leaf = locked_lookup(slot, key, held);
     if (leaf == NULL) return 0;
     *value = leaf->value; /* *held stays locked until ctxs_slot_read_end */
@@ -301,7 +318,7 @@ void ctxs_slot_read_end(ctxs_slot *held) { ctxs_lock_release(&held->lock); }
 int ctxs_slot_memo_get(ctxs_slot *slot, void **memo) {
     ctxs_lock_acquire(&slot->lock);
     void *m = slot->memo;
-    if (m != NULL) ctxs_value_retain(slot->store, m);
+    if (m != NULL) ctxs_value_retain(slot->heap, m);
     ctxs_lock_release(&slot->lock);
     if (m == NULL) return 0;
     *memo = m;
@@ -313,7 +330,7 @@ int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *memo) {
     int stored = 0;
     ctxs_lock_acquire(&slot->lock);
     if (slot->memo == NULL && slot->map == map) {
-        ctxs_value_retain(slot->store, memo);
+        ctxs_value_retain(slot->heap, memo);
         slot->memo = memo;
         stored = 1;
     }
@@ -341,7 +358,7 @@ static inline stale changed(ctxs_slot *slot) {
 
 static inline void release_stale(ctxs_slot *slot, stale old) {
     if (old.view != NULL) ctxs_map_release(old.view); /* usually none: skip the call */
-    ctxs_value_release(slot->store, old.memo);
+    ctxs_value_release(slot->heap, old.memo);
 }
 
 /* Applies one write to the slot's map under the lock. A map only the slot
@@ -368,7 +385,7 @@ static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) 
     if (status == CTXS_OK) old_state = changed(slot);
     ctxs_lock_release(&slot->lock);
     if (status == CTXS_OK && !exclusive) ctxs_map_release(old);
-    ctxs_displaced_release(slot->store, &displaced);
+    ctxs_displaced_release(slot->heap, &displaced);
     release_stale(slot, old_state);
     return status;
 }
@@ -381,7 +398,7 @@ int ctxs_slot_assoc(ctxs_slot *slot, uint64_t key, void *value) {
 int ctxs_slot_without(ctxs_slot *slot, uint64_t key) { return slot_update(slot, key, NULL, true); }
 
 int ctxs_slot_clear(ctxs_slot *slot) {
-    ctxs_map *empty = ctxs_map_new(slot->store);
+    ctxs_map *empty = ctxs_map_empty(slot->heap);
     ctxs_lock_acquire(&slot->lock);
     ctxs_map *old = slot->map;
     slot->map = empty;
@@ -394,7 +411,7 @@ int ctxs_slot_clear(ctxs_slot *slot) {
 }
 
 int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map) {
-    if (map->store != slot->store) return CTXS_EINVAL;
+    if (map->heap != slot->heap) return CTXS_EINVAL;
     ctxs_map *mine = ctxs_map_fork(map);
     ctxs_lock_acquire(&slot->lock);
     ctxs_map *old = slot->map;
@@ -452,7 +469,7 @@ static int merge(ctxs_slot *slot, ctxs_map **out, size_t *work) {
     size_t capacity = slot->depth + 1;
     ctxs_map **layers = small;
     if (capacity > 16) {
-        layers = ctxs_malloc(slot->store, capacity * sizeof *layers);
+        layers = ctxs_malloc(slot->heap, capacity * sizeof *layers);
         if (layers == NULL) return CTXS_ENOMEM;
     }
     size_t n = 0;
@@ -477,7 +494,7 @@ static int merge(ctxs_slot *slot, ctxs_map **out, size_t *work) {
         result = ctxs_map_fork(layers[n - 1]);
         next = n - 1;
     } else {
-        result = ctxs_map_new(slot->store);
+        result = ctxs_map_empty(slot->heap);
         next = n;
     }
     int status = CTXS_OK;
@@ -489,7 +506,7 @@ static int merge(ctxs_slot *slot, ctxs_map **out, size_t *work) {
         status = apply_layer(&result, layers[next]);
     }
     for (size_t i = 0; i < n; i++) ctxs_map_release(layers[i]);
-    if (layers != small) ctxs_mfree(slot->store, layers, capacity * sizeof *layers);
+    if (layers != small) ctxs_mfree(slot->heap, layers, capacity * sizeof *layers);
     if (status != CTXS_OK) {
         ctxs_map_release(result);
         return status;

@@ -1,11 +1,28 @@
 /*
- * The store: options, the allocation entry points with the failure hook,
- * statistics and teardown.
+ * The store: its lifecycle, its statistics, and the public entry points
+ * that take a ctxs_store, each handing its work to the part that does it
+ * (the heap, the interner; see store.h). The ctxs_thread_* ones are in
+ * thread.c (see thread.h for why).
+ *
+ * Invariants:
+ *  - A store is made whole or not at all: ctxs_store_create undoes every
+ *    part it made when a later one fails.
+ *  - The heap's empty map is live from creation to destruction; it is the
+ *    one ROOT object that ctxs_store_destroy expects to find.
+ *  - ctxs_store_destroy frees nothing unless no map, node, leaf or slot of
+ *    the store is live (spares are released first: they are the owner's
+ *    cache, not live scopes).
  */
-#include "internal.h"
+#include "store.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(offsetof(ctxs_store, threads) == 0, "thread.c reaches a store's threads by a cast");
+
+void *_Atomic ctxs_swift_binding_key = NULL;
 
 const char *ctxs_status_string(int status) {
     switch (status) {
@@ -17,49 +34,7 @@ const char *ctxs_status_string(int status) {
     }
 }
 
-/* The failure hook. The counter is advanced with a load and a store rather
- * than an atomic add: the hook is for single-threaded tests, and a locked
- * add on every allocation would cost the hot path ~4.5 ns. Under
- * concurrency the count may miss increments but is never undefined. */
-static inline bool should_fail(ctxs_store *store) {
-    uint64_t n = atomic_load_explicit(&store->allocations, memory_order_relaxed) + 1;
-    atomic_store_explicit(&store->allocations, n, memory_order_relaxed);
-    uint64_t fail_at = atomic_load_explicit(&store->fail_at, memory_order_relaxed);
-    if (CTXS_LIKELY(fail_at == 0) || fail_at != n) return false;
-    return atomic_compare_exchange_strong(&store->fail_at, &fail_at, 0);
-}
-
-void *ctxs_alloc(ctxs_store *store, size_t size, ctxs_kind kind) {
-    if (CTXS_UNLIKELY(should_fail(store))) return NULL;
-    return ctxs_arena_alloc(&store->arena, size, kind);
-}
-
-void ctxs_free(ctxs_store *store, void *ptr, size_t size, ctxs_kind kind) {
-    ctxs_arena_free(&store->arena, ptr, size, kind);
-}
-
-void *ctxs_malloc(ctxs_store *store, size_t size) {
-    if (CTXS_UNLIKELY(should_fail(store))) return NULL;
-    void *p = malloc(size);
-    if (p == NULL) return NULL;
-    atomic_fetch_add_explicit(&store->arena.live[CTXS_KIND_OTHER], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&store->arena.bytes, size, memory_order_relaxed);
-    return p;
-}
-
-void ctxs_mfree(ctxs_store *store, void *ptr, size_t size) {
-    if (ptr == NULL) return;
-    free(ptr);
-    atomic_fetch_sub_explicit(&store->arena.live[CTXS_KIND_OTHER], 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&store->arena.bytes, size, memory_order_relaxed);
-}
-
-void ctxs_store_fail_allocation(ctxs_store *store, uint64_t n) {
-    uint64_t at = n == 0 ? 0 : atomic_load(&store->allocations) + n;
-    atomic_store(&store->fail_at, at);
-}
-
-uint64_t ctxs_store_allocation_count(ctxs_store *store) { return atomic_load(&store->allocations); }
+/* ------------------------------------------------------------ lifecycle */
 
 ctxs_store *ctxs_store_create(const ctxs_store_options *options) {
     ctxs_store_options defaults = {0};
@@ -67,60 +42,52 @@ ctxs_store *ctxs_store_create(const ctxs_store_options *options) {
     ctxs_store *store = aligned_alloc(64, (sizeof(ctxs_store) + 63) / 64 * 64);
     if (store == NULL) return NULL;
     memset(store, 0, sizeof *store);
-    store->retain = options->retain;
-    store->release = options->release;
-    store->context = options->context;
-    static _Atomic uint64_t serials = 0;
-    store->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1;
-    if (ctxs_arena_init(&store->arena, options->backend) != CTXS_OK) {
-        free(store);
-        return NULL;
-    }
-    if (ctxs_interner_init(&store->interner) != CTXS_OK) {
-        ctxs_arena_destroy(&store->arena);
-        free(store);
-        return NULL;
-    }
-    if (pthread_key_create(&store->thread_key, ctxs_thread_slot_destructor) != 0) {
-        ctxs_interner_destroy(&store->interner);
-        ctxs_arena_destroy(&store->arena);
-        free(store);
-        return NULL;
-    }
-    if (pthread_key_create(&store->spare_key, ctxs_thread_spare_destructor) != 0) {
-        pthread_key_delete(store->thread_key);
-        ctxs_interner_destroy(&store->interner);
-        ctxs_arena_destroy(&store->arena);
-        free(store);
-        return NULL;
-    }
-    pthread_mutex_init(&store->spares_lock, NULL);
-    ctxs_map *empty = ctxs_alloc(store, sizeof(ctxs_map), CTXS_KIND_ROOT);
-    if (empty == NULL) {
-        pthread_mutex_destroy(&store->spares_lock);
-        pthread_key_delete(store->spare_key);
-        pthread_key_delete(store->thread_key);
-        ctxs_interner_destroy(&store->interner);
-        ctxs_arena_destroy(&store->arena);
-        free(store);
-        return NULL;
-    }
-    atomic_init(&empty->refs, 1);
-    empty->immortal = 1;
-    empty->store = store;
-    empty->root = NULL;
-    empty->count = 0;
-    store->empty = empty;
+    bool heap = false, interner = false, threads = false;
+    if (ctxs_heap_init(&store->heap, options) != CTXS_OK) goto fail;
+    heap = true;
+    if (ctxs_interner_init(&store->interner, &store->heap) != CTXS_OK) goto fail;
+    interner = true;
+    if (ctxs_threads_init(&store->threads, &store->heap) != CTXS_OK) goto fail;
+    threads = true;
+    if (ctxs_map_empty_init(&store->heap) != CTXS_OK) goto fail;
     return store;
-}
 
-ctxs_backend ctxs_store_backend(const ctxs_store *store) { return store->arena.backend; }
+fail:
+    if (threads) ctxs_threads_destroy(&store->threads);
+    if (interner) ctxs_interner_destroy(&store->interner);
+    if (heap) ctxs_heap_destroy(&store->heap);
+    free(store);
+    return NULL;
+}
 
 static void gather(ctxs_store *store, size_t live[CTXS_KIND_COUNT], size_t *in_use,
                    size_t *reserved) {
     memset(live, 0, sizeof(size_t) * CTXS_KIND_COUNT);
-    ctxs_arena_statistics(&store->arena, live, in_use, reserved);
+    ctxs_arena_statistics(&store->heap.arena, live, in_use, reserved);
 }
+
+int ctxs_store_destroy(ctxs_store *store) {
+    if (store == NULL) return CTXS_OK;
+    /* Spares are the owner's parked objects, not live scopes: release them
+     * first (this may call options.release). Their cells stay until the
+     * spare key is gone, so that after an EBUSY the store still works. */
+    ctxs_threads_release_spares(&store->threads);
+    size_t live[CTXS_KIND_COUNT];
+    size_t in_use = 0, reserved = 0;
+    gather(store, live, &in_use, &reserved);
+    if (live[CTXS_KIND_ROOT] != 1 || live[CTXS_KIND_NODE] != 0 || live[CTXS_KIND_LEAF] != 0 ||
+        live[CTXS_KIND_TOMB] != 0 || live[CTXS_KIND_SLOT] != 0) {
+        return CTXS_EBUSY;
+    }
+    ctxs_map_empty_free(&store->heap);
+    ctxs_threads_destroy(&store->threads);
+    ctxs_interner_destroy(&store->interner);
+    ctxs_heap_destroy(&store->heap);
+    free(store);
+    return CTXS_OK;
+}
+
+ctxs_backend ctxs_store_backend(const ctxs_store *store) { return store->heap.arena.backend; }
 
 void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out) {
     size_t live[CTXS_KIND_COUNT];
@@ -131,36 +98,48 @@ void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out) {
     out->live_values = live[CTXS_KIND_LEAF];
     /* Spare slots are a cache, not scopes: leave them out of the live
      * figures (clamped, should a C caller park objects of its own). */
-    size_t spares = ctxs_thread_spares_count(store);
-    size_t spare_bytes = spares * ctxs_arena_accounted_size(&store->arena, sizeof(ctxs_slot));
+    size_t spares = ctxs_threads_spare_count(&store->threads);
+    size_t spare_bytes = spares * ctxs_arena_accounted_size(&store->heap.arena, sizeof(ctxs_slot));
     out->live_slots = live[CTXS_KIND_SLOT] > spares ? live[CTXS_KIND_SLOT] - spares : 0;
     out->spare_slots = spares;
     in_use = in_use > spare_bytes ? in_use - spare_bytes : 0;
-    out->interned_keys = atomic_load_explicit(&store->interner.count, memory_order_acquire);
+    out->interned_keys = ctxs_interner_count(&store->interner);
     out->bytes_in_use = in_use;
     out->bytes_reserved = reserved;
 }
 
-int ctxs_store_destroy(ctxs_store *store) {
-    if (store == NULL) return CTXS_OK;
-    /* Spares are the owner's parked objects, not live scopes: release them
-     * first (this may call options.release). Their cells stay until the
-     * spare key is gone, so that after an EBUSY the store still works. */
-    ctxs_thread_spares_release(store);
-    size_t live[CTXS_KIND_COUNT];
-    size_t in_use = 0, reserved = 0;
-    gather(store, live, &in_use, &reserved);
-    if (live[CTXS_KIND_ROOT] != 1 || live[CTXS_KIND_NODE] != 0 || live[CTXS_KIND_LEAF] != 0 ||
-        live[CTXS_KIND_TOMB] != 0 || live[CTXS_KIND_SLOT] != 0) {
-        return CTXS_EBUSY;
-    }
-    ctxs_free(store, store->empty, sizeof(ctxs_map), CTXS_KIND_ROOT);
-    pthread_key_delete(store->thread_key);
-    pthread_key_delete(store->spare_key); /* no thread's destructor can reach a cell now */
-    ctxs_thread_spares_free(store);
-    pthread_mutex_destroy(&store->spares_lock);
-    ctxs_interner_destroy(&store->interner);
-    ctxs_arena_destroy(&store->arena);
-    free(store);
-    return CTXS_OK;
+void ctxs_store_fail_allocation(ctxs_store *store, uint64_t n) {
+    ctxs_heap_fail_allocation(&store->heap, n);
+}
+
+uint64_t ctxs_store_allocation_count(ctxs_store *store) {
+    return ctxs_heap_allocation_count(&store->heap);
+}
+
+/* ------------------------------------------------- the parts' entry points */
+
+ctxs_map *ctxs_map_new(ctxs_store *store) { return ctxs_map_empty(&store->heap); }
+
+ctxs_store *ctxs_map_store(const ctxs_map *map) {
+    return (ctxs_store *)(void *)((char *)map->heap - offsetof(ctxs_store, heap));
+}
+
+int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
+    return ctxs_interner_intern(&store->interner, bytes, length, id);
+}
+
+int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
+    return ctxs_interner_find(&store->interner, bytes, length, id);
+}
+
+int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t *length) {
+    return ctxs_interner_name(&store->interner, id, bytes, length);
+}
+
+ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent) {
+    return ctxs_slot_create_in(&store->heap, initial, parent);
+}
+
+ctxs_slot *ctxs_slot_adopt(ctxs_store *store, ctxs_map *map) {
+    return ctxs_slot_adopt_in(&store->heap, map);
 }

@@ -8,43 +8,27 @@
  * scopes (the Swift layer parks an emptied scope object with its slot), so
  * that opening a scope costs no allocation. Cells are listed in the store
  * so that statistics can leave spare slots out of the live count.
+ *
+ * Invariants:
+ *  - A thread's cell, once made, stays until the thread exits or the store
+ *    is destroyed; only its thread writes its `object`.
+ *  - last_cell is this thread's cell of the store whose serial is
+ *    last_serial, or NULL; serials are never reused, so a destroyed store's
+ *    freed cell is never found through it.
+ *  - While a release callback runs on a thread (ctxs_heap_releasing), the
+ *    thread's own slot is hidden: see ctxs_thread_slot.
  */
-#include "internal.h"
+#include "thread.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
-void *_Atomic ctxs_swift_binding_key = NULL;
+/* The threads part of `store`, its first member (see thread.h). */
+static inline ctxs_threads *threads_of(ctxs_store *store) { return (ctxs_threads *)(void *)store; }
 
-__thread unsigned ctxs_thread_releasing __attribute__((tls_model("initial-exec"))) = 0;
+int ctxs_thread_in_release(void) { return ctxs_heap_releasing != 0; }
 
-int ctxs_thread_in_release(void) { return ctxs_thread_releasing != 0; }
-
-void ctxs_thread_slot_destructor(void *slot) { ctxs_slot_release(slot); }
-
-ctxs_slot *ctxs_thread_slot(ctxs_store *store) {
-    if (ctxs_thread_releasing != 0) return NULL; /* hidden: see internal.h */
-    ctxs_slot *slot = pthread_getspecific(store->thread_key);
-    if (slot != NULL) return slot;
-    slot = ctxs_slot_create(store, NULL, NULL);
-    if (slot == NULL) return NULL;
-    if (pthread_setspecific(store->thread_key, slot) != 0) {
-        ctxs_slot_release(slot);
-        return NULL;
-    }
-    return slot;
-}
-
-ctxs_slot *ctxs_thread_slot_peek(ctxs_store *store) {
-    if (ctxs_thread_releasing != 0) return NULL;
-    return pthread_getspecific(store->thread_key);
-}
-
-void ctxs_thread_slot_drop(ctxs_store *store) {
-    ctxs_slot *slot = pthread_getspecific(store->thread_key);
-    if (slot == NULL) return;
-    (void)pthread_setspecific(store->thread_key, NULL);
-    ctxs_slot_release(slot);
-}
+static void slot_destructor(void *slot) { ctxs_slot_release(slot); }
 
 /* The cell of the store this thread used last, so that a take or a put
  * is a TLS load and a compare. initial-exec: one word of static TLS (as
@@ -54,40 +38,88 @@ static __thread ctxs_spare_cell *last_cell __attribute__((tls_model("initial-exe
  * and a new store may reuse the address. */
 static __thread uint64_t last_serial __attribute__((tls_model("initial-exec")));
 
-static inline void remember(ctxs_store *store, ctxs_spare_cell *cell) {
-    last_cell = cell;
-    last_serial = store->serial;
-}
-
-static inline ctxs_spare_cell *spare_cell(ctxs_store *store) {
-    if (CTXS_LIKELY(last_serial == store->serial)) return last_cell;
-    ctxs_spare_cell *cell = pthread_getspecific(store->spare_key);
-    if (cell != NULL) remember(store, cell);
-    return cell;
-}
-
 static void spare_unlink(ctxs_spare_cell *cell) {
     *cell->link = cell->next;
     if (cell->next != NULL) cell->next->link = cell->link;
 }
 
-void ctxs_thread_spare_destructor(void *raw) {
+static void spare_destructor(void *raw) {
     ctxs_spare_cell *cell = raw;
-    ctxs_store *store = cell->store;
+    ctxs_threads *threads = cell->threads;
     if (last_cell == cell) {
         last_cell = NULL;
         last_serial = 0;
     }
-    pthread_mutex_lock(&store->spares_lock);
+    pthread_mutex_lock(&threads->spares_lock);
     spare_unlink(cell);
-    pthread_mutex_unlock(&store->spares_lock);
+    pthread_mutex_unlock(&threads->spares_lock);
     void *object = atomic_load_explicit(&cell->object, memory_order_relaxed);
     free(cell);
-    ctxs_value_release(store, object);
+    ctxs_value_release(threads->heap, object);
+}
+
+int ctxs_threads_init(ctxs_threads *threads, ctxs_heap *heap) {
+    static _Atomic uint64_t serials = 0;
+    threads->heap = heap;
+    threads->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1;
+    threads->spares = NULL;
+    bool slot_key = false, spare_key = false;
+    if (pthread_key_create(&threads->slot_key, slot_destructor) != 0) goto fail;
+    slot_key = true;
+    if (pthread_key_create(&threads->spare_key, spare_destructor) != 0) goto fail;
+    spare_key = true;
+    if (pthread_mutex_init(&threads->spares_lock, NULL) != 0) goto fail;
+    return CTXS_OK;
+
+fail:
+    if (spare_key) pthread_key_delete(threads->spare_key);
+    if (slot_key) pthread_key_delete(threads->slot_key);
+    return CTXS_ENOMEM;
+}
+
+ctxs_slot *ctxs_thread_slot(ctxs_store *store) {
+    ctxs_threads *threads = threads_of(store);
+    if (ctxs_heap_releasing != 0) return NULL; /* hidden: see alloc.h */
+    ctxs_slot *slot = pthread_getspecific(threads->slot_key);
+    if (slot != NULL) return slot;
+    slot = ctxs_slot_create_in(threads->heap, NULL, NULL);
+    if (slot == NULL) return NULL;
+    if (pthread_setspecific(threads->slot_key, slot) != 0) {
+        ctxs_slot_release(slot);
+        return NULL;
+    }
+    return slot;
+}
+
+ctxs_slot *ctxs_thread_slot_peek(ctxs_store *store) {
+    ctxs_threads *threads = threads_of(store);
+    if (ctxs_heap_releasing != 0) return NULL;
+    return pthread_getspecific(threads->slot_key);
+}
+
+void ctxs_thread_slot_drop(ctxs_store *store) {
+    ctxs_threads *threads = threads_of(store);
+    ctxs_slot *slot = pthread_getspecific(threads->slot_key);
+    if (slot == NULL) return;
+    (void)pthread_setspecific(threads->slot_key, NULL);
+    ctxs_slot_release(slot);
+}
+
+static inline void remember(ctxs_threads *threads, ctxs_spare_cell *cell) {
+    last_cell = cell;
+    last_serial = threads->serial;
+}
+
+static inline ctxs_spare_cell *spare_cell(ctxs_threads *threads) {
+    if (CTXS_LIKELY(last_serial == threads->serial)) return last_cell;
+    ctxs_spare_cell *cell = pthread_getspecific(threads->spare_key);
+    if (cell != NULL) remember(threads, cell);
+    return cell;
 }
 
 void *ctxs_thread_spare_take(ctxs_store *store) {
-    ctxs_spare_cell *cell = spare_cell(store);
+    ctxs_threads *threads = threads_of(store);
+    ctxs_spare_cell *cell = spare_cell(threads);
     if (cell == NULL) return NULL;
     void *object = atomic_load_explicit(&cell->object, memory_order_relaxed);
     if (object != NULL) atomic_store_explicit(&cell->object, NULL, memory_order_relaxed);
@@ -95,67 +127,72 @@ void *ctxs_thread_spare_take(ctxs_store *store) {
 }
 
 int ctxs_thread_spare_put(ctxs_store *store, void *object) {
-    if (object == NULL || store->release == NULL) return 0; /* nothing could free it later */
-    ctxs_spare_cell *cell = spare_cell(store);
+    ctxs_threads *threads = threads_of(store);
+    /* Without options.release nothing could free a parked object later. */
+    if (object == NULL || threads->heap->release == NULL) return 0;
+    ctxs_spare_cell *cell = spare_cell(threads);
     if (cell == NULL) {
         cell = malloc(sizeof *cell);
         if (cell == NULL) return 0;
-        cell->store = store;
+        cell->threads = threads;
         atomic_init(&cell->object, NULL);
-        if (pthread_setspecific(store->spare_key, cell) != 0) {
+        if (pthread_setspecific(threads->spare_key, cell) != 0) {
             free(cell);
             return 0;
         }
-        pthread_mutex_lock(&store->spares_lock);
-        cell->next = store->spares;
-        cell->link = &store->spares;
+        pthread_mutex_lock(&threads->spares_lock);
+        cell->next = threads->spares;
+        cell->link = &threads->spares;
         if (cell->next != NULL) cell->next->link = &cell->next;
-        store->spares = cell;
-        pthread_mutex_unlock(&store->spares_lock);
-        remember(store, cell);
+        threads->spares = cell;
+        pthread_mutex_unlock(&threads->spares_lock);
+        remember(threads, cell);
     }
     if (atomic_load_explicit(&cell->object, memory_order_relaxed) != NULL) return 0;
     atomic_store_explicit(&cell->object, object, memory_order_relaxed);
     return 1;
 }
 
-size_t ctxs_thread_spares_count(ctxs_store *store) {
+size_t ctxs_threads_spare_count(ctxs_threads *threads) {
     size_t count = 0;
-    pthread_mutex_lock(&store->spares_lock);
-    for (ctxs_spare_cell *cell = store->spares; cell != NULL; cell = cell->next) {
+    pthread_mutex_lock(&threads->spares_lock);
+    for (ctxs_spare_cell *cell = threads->spares; cell != NULL; cell = cell->next) {
         if (atomic_load_explicit(&cell->object, memory_order_relaxed) != NULL) count++;
     }
-    pthread_mutex_unlock(&store->spares_lock);
+    pthread_mutex_unlock(&threads->spares_lock);
     return count;
 }
 
-void ctxs_thread_spares_release(ctxs_store *store) {
+void ctxs_threads_release_spares(ctxs_threads *threads) {
     /* One at a time: a release may re-enter the store (and park a spare). */
     for (;;) {
         void *object = NULL;
-        pthread_mutex_lock(&store->spares_lock);
-        for (ctxs_spare_cell *cell = store->spares; cell != NULL && object == NULL;
+        pthread_mutex_lock(&threads->spares_lock);
+        for (ctxs_spare_cell *cell = threads->spares; cell != NULL && object == NULL;
              cell = cell->next) {
             object = atomic_exchange_explicit(&cell->object, NULL, memory_order_relaxed);
         }
-        pthread_mutex_unlock(&store->spares_lock);
+        pthread_mutex_unlock(&threads->spares_lock);
         if (object == NULL) return;
-        ctxs_value_release(store, object);
+        ctxs_value_release(threads->heap, object);
     }
 }
 
-void ctxs_thread_spares_free(ctxs_store *store) {
-    pthread_mutex_lock(&store->spares_lock);
-    ctxs_spare_cell *cells = store->spares;
-    store->spares = NULL;
-    pthread_mutex_unlock(&store->spares_lock);
+void ctxs_threads_destroy(ctxs_threads *threads) {
+    pthread_key_delete(threads->slot_key);
+    pthread_key_delete(threads->spare_key); /* no thread's destructor can reach a cell now */
+    pthread_mutex_lock(&threads->spares_lock);
+    ctxs_spare_cell *cells = threads->spares;
+    threads->spares = NULL;
+    pthread_mutex_unlock(&threads->spares_lock);
     while (cells != NULL) {
         ctxs_spare_cell *next = cells->next;
         free(cells);
         cells = next;
     }
-    if (last_serial == store->serial) {
+    if (last_serial == threads->serial) {
         last_cell = NULL;
         last_serial = 0;
     }
+    pthread_mutex_destroy(&threads->spares_lock);
 }

@@ -10,6 +10,10 @@ import Testing
 /// call in the same state (the same immutable map, or a twin slot or store
 /// built the same way); then for each i in 1...K the i-th allocation is made
 /// to fail. Arming K + 1 must let the call succeed: K covers them all.
+///
+/// Owns: the failure contract as Swift sees it, on every backend. The C
+/// harness (`Tests/C/test_alloc_failure.c`) fails the same points under
+/// ASan and LeakSanitizer, which this suite cannot run with leak checks.
 @Suite("Allocation failure")
 struct AllocationFailureTests {
     /// A recognisable out-value that a failing call must leave untouched.

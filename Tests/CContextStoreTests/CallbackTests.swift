@@ -9,6 +9,9 @@ import Testing
 /// real would deadlock the test run if a lock were held, so each release
 /// callback instead asks another thread to read through the slot and waits a
 /// while: if that read cannot get in, the callback runs under the lock.
+///
+/// Owns: the lock contract of the callbacks, probed from Swift threads. The
+/// C harness (`Tests/C/test_refcount.c`) re-enters the store for real.
 @Suite("Callbacks")
 struct CallbackTests {
     /// A read of a slot on another thread, started now.

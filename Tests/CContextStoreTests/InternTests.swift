@@ -3,6 +3,10 @@ import ContextStoreTestSupport
 import Testing
 
 /// Key interning: names (any bytes) to stable, well-spread 64-bit ids.
+///
+/// Owns: what the Swift layer relies on (ids from Swift byte buffers, ids
+/// usable as trie hashes). The C harness (`Tests/C/test_interning.c`, and
+/// `test_threads.c` for contention) owns growth and races under TSan.
 @Suite("Intern")
 struct InternTests {
     static func intern(_ s: StoreFixture, _ name: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws

@@ -6,6 +6,10 @@ import Testing
 /// `Dictionary` model: assoc, without, keeping a fork (with a copy of the
 /// model), releasing a kept fork, and continuing from a kept fork (so shared
 /// maps are mutated too, not only unique ones).
+///
+/// Owns: a second, independent model (Swift's `Dictionary`) of the trie. The
+/// C harness's model check (`Tests/C/test_trie.c`, `map_model.c`) runs
+/// under ASan and UBSan, which this one does not.
 @Suite("Model check")
 struct ModelCheckTests {
     struct Failure: Error, CustomStringConvertible {

@@ -4,6 +4,9 @@ import Testing
 
 /// Every map is immutable: assoc and without return new maps and leave every
 /// older root reading exactly as before.
+///
+/// Owns: persistence seen from Swift. `Tests/C/test_trie.c` (persistence)
+/// checks the same under the sanitizers.
 @Suite("Persistence")
 struct PersistenceTests {
     /// Keys that share low bits with each other, so versions share deep paths.

@@ -4,6 +4,9 @@ import Testing
 
 /// Value ownership: the store retains a value once per entry created and
 /// releases it once when the last map holding that entry is freed.
+///
+/// Owns: the retain/release contract as Swift's ARC meets it. The C harness
+/// (`Tests/C/test_refcount.c`) tracks every value under ASan.
 @Suite("Refcount")
 struct RefcountTests {
     @Test("each assoc retains once; entries are released when their last map goes", arguments: Backend.allCases)

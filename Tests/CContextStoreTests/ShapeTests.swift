@@ -12,6 +12,11 @@ import Testing
 ///
 /// Deletion is canonical (a child left with one entry is inlined into its
 /// parent), so equal contents give equal trees whatever the history.
+///
+/// Owns: shapes as the debug build's introspection reports them to Swift
+/// (`ctxs_map_node_count` and the rest exist only with
+/// CTXS_CHECK_INVARIANTS, which debug builds define). The C harness
+/// (`Tests/C/test_trie.c`, shape) pins the same shapes under the sanitizers.
 @Suite("Shape")
 struct ShapeTests {
     /// The lowest `bits` bits set.

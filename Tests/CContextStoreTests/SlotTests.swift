@@ -3,6 +3,10 @@ import ContextStoreTestSupport
 import Testing
 
 /// Slots: mutable cells over a map, plain or chained over a live parent.
+///
+/// Owns: the slot API as the Swift layer calls it. The C harness
+/// (`Tests/C/test_slots.c`, `test_chains.c`) owns the model checks of
+/// slots and chains under the sanitizers.
 @Suite("Slot")
 struct SlotTests {
     // MARK: Plain slots

@@ -2,6 +2,9 @@ import CContextStore
 import Testing
 
 /// Store-level contracts: creation, backends, destroy, statistics.
+///
+/// Owns: the store's contracts from Swift. The C harness's runner checks
+/// after every test that a store ends empty and destroys with CTXS_OK.
 @Suite("Store")
 struct StoreTests {
     @Test("NULL options give the default backend; destroy(NULL) is OK")

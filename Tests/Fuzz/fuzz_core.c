@@ -26,6 +26,11 @@
  * zero references and the bytes of a new store plus its names, and destroy
  * cleanly. A mismatch aborts with a message.
  *
+ * Owns: sequences of operations nobody wrote by hand, and the interplay of
+ * failures with every state. Tests/C owns the hand-pinned cases (exact
+ * shapes, threads, backends); the reference model here is the fuzzer's own
+ * (model.h; Tests/C/map_model.h says why the two are not one).
+ *
  * Build and run: `make fuzz`, `make fuzz-replay` (see the Makefile).
  */
 #include "fuzz.h"

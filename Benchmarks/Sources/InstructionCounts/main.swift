@@ -13,9 +13,9 @@
 import ContextStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 final class Payload: Sendable {

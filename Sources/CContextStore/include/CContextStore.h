@@ -21,11 +21,27 @@
  *   entry for a value is created, and options.release once when the last map
  *   holding that entry is freed. Slot reads that hand a value out call
  *   options.retain for the caller, who then owns that reference.
- *   Callbacks are never called while the store holds a lock, so they may
- *   re-enter the store (for example a value's destructor may set a context).
+ *   options.release is never called while the store holds a lock, so it
+ *   may re-enter the store (a value's destructor may set a context).
+ *   options.retain may be called under a slot's lock (a slot read retains
+ *   the value it hands out before the lock is dropped, since a writer may
+ *   free the entry right after): it must not block and must not call any
+ *   function of the store. A reference count increment is what it is for.
  *
  * Thread safety: every function may be called from any thread at any time,
  * except ctxs_store_destroy, which needs every object of the store released.
+ *
+ * Layers (Sources/CContextStore; each file calls only down, which its
+ * #include lines show):
+ *
+ *   store.c      the store's lifecycle, statistics, and the entry points
+ *                that take a ctxs_store (store.h)
+ *   thread.c     each thread's own slot and spare (thread.h)
+ *   slot.c       scope slots: locks, chains, views (slot.h)
+ *   hamt.c       the trie; hamt_iter.c its iteration; hamt_debug.c its
+ *   intern.c     checker (hamt.h) / key interning (intern.h), side by side
+ *   alloc.c      the allocation front: failure hook, value callbacks (alloc.h)
+ *   arena.c      the allocator backends (arena.h), under the spin lock (lock.h)
  */
 #ifndef CCONTEXTSTORE_H
 #define CCONTEXTSTORE_H
@@ -177,12 +193,19 @@ int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out);
  * trie canonical. Returns CTXS_OK or CTXS_ENOMEM (*out untouched). */
 int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out);
 
+/* Trie geometry: each level takes CTXS_TRIE_BITS bits of a key, so a node
+ * has CTXS_TRIE_FANOUT fragments, and a path from the root holds at most
+ * CTXS_TRIE_LEVELS nodes (ceil(64 / 5): the last level has 4 bits). */
+#define CTXS_TRIE_BITS 5u
+#define CTXS_TRIE_FANOUT 32u
+#define CTXS_TRIE_LEVELS 13u
+
 /* Iteration in trie order. The iterator borrows `map`: keep a reference to
  * the map while iterating. No allocation. */
 typedef struct ctxs_map_iter {
-    const void *nodes[14]; /* the path from the root, one node per level */
-    uint8_t positions[14]; /* the next slot to visit at each level */
-    int depth;             /* index of the current level, -1 when done */
+    const void *nodes[CTXS_TRIE_LEVELS]; /* the path from the root, one node per level */
+    uint8_t positions[CTXS_TRIE_LEVELS]; /* the next slot to visit at each level */
+    int depth;                           /* index of the current level, -1 when done */
 } ctxs_map_iter;
 
 void ctxs_map_iter_init(ctxs_map_iter *iter, const ctxs_map *map);
@@ -191,7 +214,11 @@ void ctxs_map_iter_init(ctxs_map_iter *iter, const ctxs_map *map);
  * there is none left. key and value may be NULL. */
 int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *key, void **value);
 
-/* Shape introspection, for tests and debugging. */
+/* Shape introspection and the invariant checker, for tests and debugging.
+ * Defined only in builds with CTXS_CHECK_INVARIANTS (hamt_debug.c), which
+ * also check every map of up to 1,024 entries that a write makes. The
+ * package's debug builds and the C harness define it; release builds have
+ * neither the functions nor the per-write check. */
 
 /* Number of trie nodes reachable from `map`. */
 size_t ctxs_map_node_count(const ctxs_map *map);

@@ -1,0 +1,49 @@
+/*
+ * slot.h: scope slots (slot.c). Layer 4, above the trie: the one mutable
+ * thing in a store, a lock around the current map of one scope.
+ */
+#ifndef CTXS_SLOT_H
+#define CTXS_SLOT_H
+
+#include "CContextStore.h"
+#include "alloc.h"
+#include "hamt.h"
+#include "lock.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Shared by every slot of one chain tree (a plain slot and the chained
+ * slots below it). Any write to any of them bumps the generation, which
+ * tells a chained slot whether its merged view is still current. */
+typedef struct ctxs_lineage {
+    _Atomic uint32_t refs;       /* slots holding it */
+    _Atomic uint64_t generation; /* bumped (release) after every write in the tree */
+} ctxs_lineage;
+
+struct ctxs_slot {
+    _Atomic uint32_t refs; /* holders, including chained children */
+    ctxs_lock lock;
+    bool cleared;              /* guarded by lock: a chained layer hides everything inherited */
+    ctxs_map *map;             /* guarded by lock: the contents, or a chained slot's layer */
+    void *memo;                /* guarded by lock: the owner's object for `map` as it is now
+                                  (retained via options.retain); NULL after any write */
+    ctxs_slot *parent;         /* immutable; retained; NULL for a plain slot */
+    ctxs_lineage *lineage;     /* retained; a plain slot's is set (under lock) when its first
+                                  chained child is made; a chained slot's is immutable */
+    ctxs_map *view;            /* guarded by lock: a chained slot's merged contents, or NULL */
+    uint64_t view_generation;  /* guarded by lock: the lineage generation `view` reflects */
+    size_t rebuild_cost;       /* guarded by lock: work the last rebuild of `view` took */
+    _Atomic size_t stale_work; /* levels walked by reads since `view` went stale */
+    ctxs_heap *heap;           /* immutable: the store's heap */
+    size_t depth;              /* immutable: 0 plain, parent->depth + 1 chained */
+};
+
+/* ctxs_slot_create and ctxs_slot_adopt (see CContextStore.h) in the store
+ * whose heap is `heap`. */
+ctxs_slot *ctxs_slot_create_in(ctxs_heap *heap, ctxs_map *initial, ctxs_slot *parent);
+ctxs_slot *ctxs_slot_adopt_in(ctxs_heap *heap, ctxs_map *map);
+
+#endif /* CTXS_SLOT_H */

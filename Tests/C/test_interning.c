@@ -1,0 +1,119 @@
+/*
+ * test_interning.c: key interning: ids stable and distinct, any bytes, growth of
+ * the table, and names read back.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ============================================================= interning */
+
+void test_interning(harness *h) {
+    ctxs_store *s = h->store;
+    uint64_t a = 0, a2 = 0, b = 0;
+    CHECK_EQ(ctxs_intern(s, "alpha", 5, &a), CTXS_OK);
+    CHECK_EQ(ctxs_intern(s, "alpha", 5, &a2), CTXS_OK);
+    CHECK_EQ(a, a2);
+    CHECK_EQ(ctxs_intern(s, "beta", 4, &b), CTXS_OK);
+    CHECK(a != b);
+    CHECK(name_is(s, a, "alpha", 5));
+    CHECK(name_is(s, b, "beta", 4));
+    CHECK_EQ(stats_of(s).interned_keys, 2);
+
+    /* Names are bytes: NULs count, and so does length. */
+    const char *const nul_names[] = {"a", "a\0", "a\0b", "a\0c", "\0", "\0\0", "b"};
+    const size_t nul_lengths[] = {1, 2, 3, 3, 1, 2, 1};
+    uint64_t nul_ids[7];
+    for (int i = 0; i < 7; i++) {
+        CHECK_EQ(ctxs_intern(s, nul_names[i], nul_lengths[i], &nul_ids[i]), CTXS_OK);
+        CHECKF(name_is(s, nul_ids[i], nul_names[i], nul_lengths[i]), "name %d round trip", i);
+        for (int j = 0; j < i; j++)
+            CHECKF(nul_ids[i] != nul_ids[j], "names %d and %d share an id", i, j);
+    }
+    uint64_t empty_id = 0, empty_id2 = 0, found = 0;
+    CHECK_EQ(ctxs_intern(s, NULL, 0, &empty_id), CTXS_OK);
+    CHECK_EQ(ctxs_intern(s, "xyz", 0, &empty_id2), CTXS_OK);
+    CHECK_EQ(empty_id, empty_id2);
+    CHECK(name_is(s, empty_id, NULL, 0));
+    CHECK(ctxs_intern_find(s, NULL, 0, &found) == 1 && found == empty_id);
+    for (int i = 0; i < 7; i++) CHECK(empty_id != nul_ids[i]);
+
+    /* ctxs_intern_find does not intern. */
+    size_t interned = stats_of(s).interned_keys;
+    CHECK_EQ(ctxs_intern_find(s, "gamma", 5, &found), 0);
+    CHECK_EQ(ctxs_intern_find(s, "gamma", 5, &found), 0);
+    CHECK_EQ(stats_of(s).interned_keys, interned);
+    CHECK(ctxs_intern_find(s, "alpha", 5, &found) == 1 && found == a);
+    CHECK_EQ(ctxs_intern_find(s, "alph", 4, &found), 0);
+
+    /* Ids not handed out. */
+    {
+        const void *bytes = NULL;
+        size_t length = 0;
+        CHECK_EQ(ctxs_intern_name(s, a ^ 0x8000000000000001ull, &bytes, &length), 0);
+        CHECK_EQ(ctxs_intern_name(s, splitmix64(12345), &bytes, &length), 0);
+    }
+
+    /* A 1 MiB name. */
+    {
+        size_t n = 1u << 20;
+        unsigned char *big = xcalloc(n, 1);
+        for (size_t i = 0; i < n; i++) big[i] = (unsigned char)(splitmix64(i) >> 56);
+        uint64_t id = 0, id2 = 0, id3 = 0;
+        CHECK_EQ(ctxs_intern(s, big, n, &id), CTXS_OK);
+        CHECK(name_is(s, id, big, n));
+        CHECK(ctxs_intern_find(s, big, n, &id2) == 1 && id2 == id);
+        big[n - 1] ^= 1;
+        CHECK_EQ(ctxs_intern_find(s, big, n, &id3), 0);
+        CHECK_EQ(ctxs_intern(s, big, n, &id3), CTXS_OK);
+        CHECK(id3 != id);
+        CHECK(name_is(s, id3, big, n));
+        free(big);
+    }
+
+    /* 100,000 names. */
+    {
+        enum { N = 100000 };
+        uint64_t *ids = xcalloc(N, sizeof *ids);
+        size_t before = stats_of(s).interned_keys;
+        char name[32];
+        bool ok = true;
+        for (int i = 0; i < N && ok; i++) {
+            int length = snprintf(name, sizeof name, "key.%d", i);
+            ok = CHECKF(ctxs_intern(s, name, (size_t)length, &ids[i]) == CTXS_OK, "intern %d", i);
+        }
+        CHECK_EQ(stats_of(s).interned_keys, before + N);
+        for (int i = 0; i < N && ok; i++) {
+            int length = snprintf(name, sizeof name, "key.%d", i);
+            uint64_t again = 0, look = 0;
+            ok = CHECKF(ctxs_intern(s, name, (size_t)length, &again) == CTXS_OK && again == ids[i],
+                        "re-intern of %s", name);
+            ok = ok &&
+                 CHECKF(ctxs_intern_find(s, name, (size_t)length, &look) == 1 && look == ids[i],
+                        "find of %s", name);
+            ok = ok && CHECKF(name_is(s, ids[i], name, (size_t)length), "name of %s", name);
+        }
+        CHECK_EQ(stats_of(s).interned_keys, before + N);
+        uint64_t *sorted = xcalloc(N, sizeof *sorted);
+        memcpy(sorted, ids, N * sizeof *ids);
+        CHECK_EQ(sort_unique_u64(sorted, N), N);
+        /* Well spread: usable as trie hashes, in the low bits and the high. */
+        size_t low[32] = {0}, high[16] = {0};
+        for (int i = 0; i < N; i++) {
+            low[ids[i] & 31]++;
+            high[ids[i] >> 60]++;
+        }
+        for (int i = 0; i < 32; i++)
+            CHECKF(low[i] > N / 32 * 8 / 10 && low[i] < N / 32 * 12 / 10,
+                   "ids are not spread: %zu of %d have low bits %d", low[i], N, i);
+        for (int i = 0; i < 16; i++)
+            CHECKF(high[i] > N / 16 * 8 / 10 && high[i] < N / 16 * 12 / 10,
+                   "ids are not spread: %zu of %d have high bits %d", high[i], N, i);
+        free(sorted);
+        free(ids);
+    }
+}

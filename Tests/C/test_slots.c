@@ -1,0 +1,272 @@
+/*
+ * test_slots.c: plain slots: reads and writes against the model, borrowed reads
+ * (read_begin / read_end), and the contracts of every slot function.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void test_slot_model(harness *h) {
+    uint64_t universe[640];
+    size_t un = model_universe(universe);
+    tracker *pool[MODEL_POOL];
+    for (size_t i = 0; i < MODEL_POOL; i++) pool[i] = tv_new(h, 2000000 + i);
+    ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
+    REQUIRE(slot != NULL);
+    model cur_m = {0};
+    ctxs_map *kept[MODEL_KEPT] = {0};
+    model kept_m[MODEL_KEPT];
+    memset(kept_m, 0, sizeof kept_m);
+    rng r = {0x5EED0002};
+    size_t snapshots = 0, hits = 0, max_count = 0;
+    bool ok = true;
+    long op;
+
+    for (op = 0; op < MODEL_OPS && ok; op++) {
+        uint64_t dice = rng_below(&r, 100);
+        uint64_t key = model_pick(&r, universe, un);
+        if (dice < 50) {
+            tracker *value = pool[rng_below(&r, MODEL_POOL)];
+            ok = CHECKF(ctxs_slot_assoc(slot, key, value) == CTXS_OK, "op %ld: slot assoc", op);
+            model_set(&cur_m, key, value);
+        } else if (dice < 80) {
+            ok = CHECKF(ctxs_slot_without(slot, key) == CTXS_OK, "op %ld: slot without", op);
+            if (model_del(&cur_m, key)) hits++;
+        } else if (dice < 88) {
+            size_t i = (size_t)rng_below(&r, MODEL_KEPT);
+            if (kept[i] != NULL) {
+                ok = MAP_EQUALS(kept[i], &kept_m[i]);
+                ctxs_map_release(kept[i]);
+            }
+            kept[i] = NULL;
+            ok = ok && CHECK(ctxs_slot_snapshot(slot, &kept[i]) == CTXS_OK);
+            model_copy(&kept_m[i], &cur_m);
+            snapshots++;
+        } else if (dice < 97) {
+            size_t i = (size_t)rng_below(&r, MODEL_KEPT);
+            if (kept[i] != NULL) {
+                ok = MAP_EQUALS(kept[i], &kept_m[i]);
+                ctxs_map_release(kept[i]);
+                kept[i] = NULL;
+            }
+        } else {
+            size_t i = (size_t)rng_below(&r, MODEL_KEPT);
+            if (kept[i] != NULL) {
+                ok = CHECK(ctxs_slot_replace(slot, kept[i]) == CTXS_OK);
+                model_copy(&cur_m, &kept_m[i]);
+            }
+        }
+        if (!ok) break;
+        if (cur_m.n > max_count) max_count = cur_m.n;
+        uint64_t probe = model_pick(&r, universe, un);
+        void *value = NULL;
+        int found = ctxs_slot_find(slot, probe, &value);
+        void *expected = model_get(&cur_m, probe);
+        ok = CHECKF(found == (expected != NULL) && (found == 0 || value == expected),
+                    "op %ld: slot find 0x%llx: %d %p, model %p", op, ull(probe), found, value,
+                    expected);
+        if (found) tv_put(h, value);
+        if (ok && op % 512 == 0) {
+            ctxs_map *now = NULL;
+            ok = CHECK(ctxs_slot_snapshot(slot, &now) == CTXS_OK);
+            ok = ok && CHECKF(ctxs_map_check(now) == 1, "op %ld: invariants", op) &&
+                 MAP_EQUALS(now, &cur_m);
+            ctxs_map *rebuilt = ok ? map_from_model(h, &cur_m) : NULL;
+            ok = ok && CHECKF(ctxs_map_same_shape(now, rebuilt) == 1,
+                              "op %ld: an in-place write left a non-canonical trie", op);
+            ctxs_map_release(rebuilt);
+            ctxs_map_release(now);
+        }
+    }
+    if (!ok)
+        printf("    (slot model check stopped at op %ld of %d)\n", op, MODEL_OPS);
+    else
+        CHECKF(max_count > 200 && snapshots > 1000 && hits > 10000,
+               "the slot model check did not exercise enough: max %zu snapshots %zu hits %zu",
+               max_count, snapshots, hits);
+    for (size_t i = 0; i < MODEL_KEPT; i++) {
+        if (kept[i] != NULL && ok) ok = MAP_EQUALS(kept[i], &kept_m[i]);
+        ctxs_map_release(kept[i]);
+        model_free(&kept_m[i]);
+    }
+    ctxs_slot_release(slot);
+    model_free(&cur_m);
+    for (size_t i = 0; i < MODEL_POOL; i++) {
+        CHECKF(atomic_load(&pool[i]->retains) == atomic_load(&pool[i]->releases),
+               "pool value %zu: %lld retains, %lld releases", i,
+               (long long)atomic_load(&pool[i]->retains),
+               (long long)atomic_load(&pool[i]->releases));
+        tv_drop(pool[i]);
+    }
+}
+
+/* Borrowed reads and the memo. */
+void test_slot_borrow(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *m1 = tv_new(h, 3), *m2 = tv_new(h, 4);
+    ctxs_slot *parent = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(parent != NULL);
+    ctxs_slot *child = ctxs_slot_create(s, NULL, parent);
+    REQUIRE(child != NULL);
+    CHECK_EQ(ctxs_slot_assoc(parent, 1, a), CTXS_OK);
+    CHECK_EQ(ctxs_slot_assoc(child, 2, b), CTXS_OK);
+    long retains = atomic_load(&h->ledger.retains);
+
+    void *v = NULL;
+    ctxs_slot *held = NULL;
+    CHECK_EQ(ctxs_slot_read_begin(child, 2, &v, &held), 1);
+    CHECK(v == b && held == child);
+    if (held != NULL) ctxs_slot_read_end(held);
+    CHECK_EQ(ctxs_slot_read_begin(child, 1, &v, &held), 1); /* falls through to the parent */
+    CHECK(v == a && held == parent); /* a fresh chained slot walks its chain at first */
+    if (held != NULL) ctxs_slot_read_end(held);
+    /* Once its walks have cost what a merge would, it reads its merged view. */
+    for (int i = 0; i < 64 && held != child; i++) {
+        held = NULL;
+        if (!CHECK_EQ(ctxs_slot_read_begin(child, 1, &v, &held), 1)) break;
+        ctxs_slot_read_end(held);
+    }
+    CHECK(v == a && held == child); /* found in the child's merged view */
+    held = NULL;
+    CHECK_EQ(ctxs_slot_read_begin(child, 3, &v, &held), 0);
+    CHECK(held == NULL);
+    CHECK_EQ(ctxs_slot_without(child, 1), CTXS_OK); /* a tombstone hides the parent's */
+    CHECK_EQ(ctxs_slot_read_begin(child, 1, &v, &held), 0);
+    CHECK_EQ(atomic_load(&h->ledger.retains), retains); /* borrowed: nothing retained */
+    /* The lock is dropped: a write and a read through the same slots go through. */
+    CHECK_EQ(ctxs_slot_assoc(parent, 5, a), CTXS_OK);
+    CHECK_EQ(ctxs_slot_find(child, 5, NULL), 1);
+
+    /* The memo: only for plain slots, only for the current contents, dropped by writes. */
+    ctxs_map *snap = NULL;
+    REQUIRE(ctxs_slot_snapshot(parent, &snap) == CTXS_OK);
+    CHECK_EQ(ctxs_slot_memo_get(parent, &v), 0);
+    CHECK_EQ(ctxs_slot_memo_set(child, snap, m1), 0);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m1), 1);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m2), 0); /* one memo at a time */
+    v = NULL;
+    CHECK_EQ(ctxs_slot_memo_get(parent, &v), 1);
+    CHECK(v == m1);
+    if (v != NULL) tv_put(h, v);
+    CHECK_EQ(atomic_load(&m1->retains) - atomic_load(&m1->releases), 1); /* the slot's */
+    CHECK_EQ(ctxs_slot_assoc(parent, 6, b), CTXS_OK);
+    CHECK_EQ(atomic_load(&m1->retains), atomic_load(&m1->releases)); /* dropped by the write */
+    CHECK_EQ(ctxs_slot_memo_get(parent, &v), 0);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m2), 0); /* stale contents */
+    ctxs_map_release(snap);
+    REQUIRE(ctxs_slot_snapshot(parent, &snap) == CTXS_OK);
+    CHECK_EQ(ctxs_slot_memo_set(parent, snap, m2), 1);
+    ctxs_map_release(snap);
+    CHECK_EQ(ctxs_slot_clear(child), CTXS_OK);
+    ctxs_slot_release(child);
+    ctxs_slot_release(parent); /* drops the memo too */
+    CHECK_EQ(atomic_load(&m2->retains), atomic_load(&m2->releases));
+    tv_drop(a);
+    tv_drop(b);
+    tv_drop(m1);
+    tv_drop(m2);
+}
+
+/* ================================================================= slots */
+
+void test_slots_plain(harness *h) {
+    ctxs_store *s = h->store;
+    const uint64_t probes[] = {0, 1, 2, 3, 50, 51, 99, 1ull << 63};
+    const size_t np = sizeof probes / sizeof *probes;
+    model m = {0};
+
+    ctxs_slot *slot = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(slot != NULL);
+    CHECK_EQ(ctxs_slot_depth(slot), 0);
+    CHECK(ctxs_slot_parent(slot) == NULL);
+    CHECK_EQ(stats_of(s).live_slots, 1);
+    SLOT_EQUALS(h, slot, &m, probes, np);
+
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2);
+    CHECK_EQ(ctxs_slot_assoc(slot, 1, a), CTXS_OK);
+    void *v = NULL;
+    CHECK(ctxs_slot_find(slot, 1, &v) == 1 && v == a);
+    CHECK_EQ(atomic_load(&a->retains), 2); /* the entry and the caller */
+    if (v != NULL) tv_put(h, v);
+    CHECK_EQ(store_refs(a), 1);
+    CHECK_EQ(ctxs_slot_assoc(slot, 2, NULL), CTXS_EINVAL);
+    CHECK_EQ(ctxs_slot_find(slot, 2, NULL), 0);
+    CHECK_EQ(ctxs_slot_assoc(slot, 1, b), CTXS_OK);
+    CHECK_EQ(store_refs(a), 0);
+    model_set(&m, 1, b);
+    SLOT_EQUALS(h, slot, &m, probes, np);
+    CHECK_EQ(ctxs_slot_without(slot, 1), CTXS_OK);
+    CHECK_EQ(ctxs_slot_without(slot, 99), CTXS_OK);
+    model_del(&m, 1);
+    SLOT_EQUALS(h, slot, &m, probes, np);
+    CHECK_EQ(store_refs(b), 0);
+
+    /* Fill; snapshots stay as they were. */
+    tracker *vals[50];
+    for (int i = 0; i < 50; i++) {
+        vals[i] = tv_new(h, 10 + (uint64_t)i);
+        CHECK_EQ(ctxs_slot_assoc(slot, (uint64_t)i, vals[i]), CTXS_OK);
+        model_set(&m, (uint64_t)i, vals[i]);
+    }
+    SLOT_EQUALS(h, slot, &m, probes, np);
+    ctxs_map *snap = NULL;
+    REQUIRE(ctxs_slot_snapshot(slot, &snap) == CTXS_OK);
+    model snap_m = {0};
+    model_copy(&snap_m, &m);
+    CHECK_EQ(ctxs_slot_assoc(slot, 51, a), CTXS_OK);
+    CHECK_EQ(ctxs_slot_without(slot, 0), CTXS_OK);
+    model_set(&m, 51, a);
+    model_del(&m, 0);
+    SLOT_EQUALS(h, slot, &m, probes, np);
+    MAP_EQUALS(snap, &snap_m);
+
+    /* Clear: empty, the snapshot still intact. */
+    CHECK_EQ(ctxs_slot_clear(slot), CTXS_OK);
+    model_clear(&m);
+    SLOT_EQUALS(h, slot, &m, probes, np);
+    MAP_EQUALS(snap, &snap_m);
+
+    /* Replace with a map; a map of another store is refused. */
+    CHECK_EQ(ctxs_slot_replace(slot, snap), CTXS_OK);
+    SLOT_EQUALS(h, slot, &snap_m, probes, np);
+    ctxs_map *now = NULL;
+    CHECK_EQ(ctxs_slot_snapshot(slot, &now), CTXS_OK);
+    CHECK_EQ(ctxs_map_same_shape(now, snap), 1);
+    ctxs_map_release(now);
+    ctxs_store *s2 = other_store(h);
+    REQUIRE(s2 != NULL);
+    ctxs_map *foreign = ctxs_map_new(s2);
+    assoc_in_place(&foreign, 77, b);
+    CHECK_EQ(ctxs_slot_replace(slot, foreign), CTXS_EINVAL);
+    SLOT_EQUALS(h, slot, &snap_m, probes, np);
+
+    /* Invalid creations retain nothing. */
+    ctxs_slot *foreign_slot = ctxs_slot_create(s2, NULL, NULL);
+    REQUIRE(foreign_slot != NULL);
+    ctxs_statistics st = stats_of(s);
+    CHECK(ctxs_slot_create(s, foreign, NULL) == NULL);
+    CHECK(ctxs_slot_create(s, snap, slot) == NULL);
+    CHECK(ctxs_slot_create(s, NULL, foreign_slot) == NULL);
+    CHECK_EQ(stats_of(s).live_slots, st.live_slots);
+    CHECK_EQ(stats_of(s).live_roots, st.live_roots);
+    ctxs_slot_release(foreign_slot);
+    ctxs_map_release(foreign);
+    CHECK_EQ(ctxs_store_destroy(s2), CTXS_OK);
+
+    /* Retain and release. */
+    CHECK_PTR_EQ(ctxs_slot_retain(slot), slot);
+    ctxs_slot_release(slot);
+    SLOT_EQUALS(h, slot, &snap_m, probes, np);
+    ctxs_map_release(snap);
+    ctxs_slot_release(slot);
+    CHECK_EQ(stats_of(s).live_slots, 0);
+    tv_drop(a);
+    tv_drop(b);
+    for (int i = 0; i < 50; i++) tv_drop(vals[i]);
+    model_free(&m);
+    model_free(&snap_m);
+}
