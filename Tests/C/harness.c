@@ -295,3 +295,30 @@ bool name_is(ctxs_store *s, uint64_t id, const void *bytes, size_t length) {
     if (ctxs_intern_name(s, id, &got, &got_length) != 1) return false;
     return got_length == length && (length == 0 || memcmp(got, bytes, length) == 0);
 }
+
+bool kept_drop(ctxs_map **kept, model *kept_m, size_t i) {
+    if (kept[i] == NULL) return true;
+    bool ok = MAP_EQUALS(kept[i], &kept_m[i]);
+    ctxs_map_release(kept[i]);
+    kept[i] = NULL;
+    return ok;
+}
+
+bool kept_release(bool ok, ctxs_map **kept, model *kept_m, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (kept[i] != NULL && ok) ok = MAP_EQUALS(kept[i], &kept_m[i]);
+        ctxs_map_release(kept[i]);
+        model_free(&kept_m[i]);
+    }
+    return ok;
+}
+
+void pool_drop(tracker **pool, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        CHECKF(atomic_load(&pool[i]->retains) == atomic_load(&pool[i]->releases),
+               "pool value %zu: %lld retains, %lld releases", i,
+               (long long)atomic_load(&pool[i]->retains),
+               (long long)atomic_load(&pool[i]->releases));
+        tv_drop(pool[i]);
+    }
+}

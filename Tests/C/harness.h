@@ -183,6 +183,18 @@ size_t model_universe(uint64_t *u);
 
 uint64_t model_pick(rng *r, const uint64_t *u, size_t n);
 
+/* Drops kept map i of a model check (NULL: none): checks it against its
+ * model, releases it and sets it to NULL. Returns whether it matched. */
+bool kept_drop(ctxs_map **kept, model *kept_m, size_t i);
+
+/* The end of a model check: checks each kept map (NULL: none) against its
+ * model while `ok`, then releases both. Returns ok, false after a mismatch. */
+bool kept_release(bool ok, ctxs_map **kept, model *kept_m, size_t n);
+
+/* The end of a model check: checks that every value of the pool had as many
+ * releases as retains, then drops the harness's reference. */
+void pool_drop(tracker **pool, size_t n);
+
 /* ------------------------------------------------ the tests, by area file */
 
 /* test_trie.c */

@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The model check again, through a slot: the slot writes its map in place
+ * while nothing else holds it, and copies paths once a snapshot shares it.
+ * Snapshots are taken, kept, dropped and restored at random so that writes
+ * hit every mix of exclusive and shared levels. */
 void test_slot_model(harness *h) {
     uint64_t universe[640];
     size_t un = model_universe(universe);
@@ -38,21 +42,13 @@ void test_slot_model(harness *h) {
             if (model_del(&cur_m, key)) hits++;
         } else if (dice < 88) {
             size_t i = (size_t)rng_below(&r, MODEL_KEPT);
-            if (kept[i] != NULL) {
-                ok = MAP_EQUALS(kept[i], &kept_m[i]);
-                ctxs_map_release(kept[i]);
-            }
-            kept[i] = NULL;
+            ok = kept_drop(kept, kept_m, i);
             ok = ok && CHECK(ctxs_slot_snapshot(slot, &kept[i]) == CTXS_OK);
             model_copy(&kept_m[i], &cur_m);
             snapshots++;
         } else if (dice < 97) {
             size_t i = (size_t)rng_below(&r, MODEL_KEPT);
-            if (kept[i] != NULL) {
-                ok = MAP_EQUALS(kept[i], &kept_m[i]);
-                ctxs_map_release(kept[i]);
-                kept[i] = NULL;
-            }
+            ok = kept_drop(kept, kept_m, i);
         } else {
             size_t i = (size_t)rng_below(&r, MODEL_KEPT);
             if (kept[i] != NULL) {
@@ -88,20 +84,10 @@ void test_slot_model(harness *h) {
         CHECKF(max_count > 200 && snapshots > 1000 && hits > 10000,
                "the slot model check did not exercise enough: max %zu snapshots %zu hits %zu",
                max_count, snapshots, hits);
-    for (size_t i = 0; i < MODEL_KEPT; i++) {
-        if (kept[i] != NULL && ok) ok = MAP_EQUALS(kept[i], &kept_m[i]);
-        ctxs_map_release(kept[i]);
-        model_free(&kept_m[i]);
-    }
+    ok = kept_release(ok, kept, kept_m, MODEL_KEPT);
     ctxs_slot_release(slot);
     model_free(&cur_m);
-    for (size_t i = 0; i < MODEL_POOL; i++) {
-        CHECKF(atomic_load(&pool[i]->retains) == atomic_load(&pool[i]->releases),
-               "pool value %zu: %lld retains, %lld releases", i,
-               (long long)atomic_load(&pool[i]->retains),
-               (long long)atomic_load(&pool[i]->releases));
-        tv_drop(pool[i]);
-    }
+    pool_drop(pool, MODEL_POOL);
 }
 
 /* Borrowed reads and the memo. */

@@ -581,21 +581,14 @@ void test_model(harness *h) {
             }
         } else if (dice < 85) {
             size_t i = (size_t)rng_below(&r, MODEL_KEPT);
-            if (kept[i] != NULL) {
-                ok = MAP_EQUALS(kept[i], &kept_m[i]);
-                ctxs_map_release(kept[i]);
-            }
+            ok = kept_drop(kept, kept_m, i);
             kept[i] = ctxs_map_fork(cur);
             ok = ok && CHECKF(kept[i] == cur, "op %ld: fork is not the same map", op);
             model_copy(&kept_m[i], &cur_m);
             forks++;
         } else if (dice < 92) {
             size_t i = (size_t)rng_below(&r, MODEL_KEPT);
-            if (kept[i] != NULL) {
-                ok = MAP_EQUALS(kept[i], &kept_m[i]);
-                ctxs_map_release(kept[i]);
-                kept[i] = NULL;
-            }
+            ok = kept_drop(kept, kept_m, i);
         } else {
             /* Continue from a kept (shared) map, or now and then from empty. */
             size_t i = (size_t)rng_below(&r, MODEL_KEPT);
@@ -643,27 +636,12 @@ void test_model(harness *h) {
                max_count, forks, switches, hits);
     }
 
-    for (size_t i = 0; i < MODEL_KEPT; i++) {
-        if (kept[i] != NULL && ok) ok = MAP_EQUALS(kept[i], &kept_m[i]);
-        ctxs_map_release(kept[i]);
-        model_free(&kept_m[i]);
-    }
+    ok = kept_release(ok, kept, kept_m, MODEL_KEPT);
     if (ok) MAP_EQUALS(cur, &cur_m);
     ctxs_map_release(cur);
     model_free(&cur_m);
-    for (size_t i = 0; i < MODEL_POOL; i++) {
-        CHECKF(atomic_load(&pool[i]->retains) == atomic_load(&pool[i]->releases),
-               "pool value %zu: %lld retains, %lld releases", i,
-               (long long)atomic_load(&pool[i]->retains),
-               (long long)atomic_load(&pool[i]->releases));
-        tv_drop(pool[i]);
-    }
+    pool_drop(pool, MODEL_POOL);
 }
-
-/* The model check again, through a slot: the slot writes its map in place
- * while nothing else holds it, and copies paths once a snapshot shares it.
- * Snapshots are taken, kept, dropped and restored at random so that writes
- * hit every mix of exclusive and shared levels. */
 
 /* ============================================================ in place */
 
