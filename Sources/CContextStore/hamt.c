@@ -22,7 +22,7 @@
  *
  * Layout
  * ------
- *     ctxs_map (the root object: refs, store, count)
+ *     ctxs_map (the root object: refs, heap, count)
  *        |
  *        v
  *     ctxs_node  datamap=0b...1001  nodemap=0b...0100
@@ -240,7 +240,8 @@ CTXS_HOT int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value) {
 
 /* ---------------------------------------------------------- the plan */
 
-/* Up to 13 path copies, 12 chain nodes of a migration, a leaf and a map. */
+/* Up to 13 path copies, the 13 nodes of a migration (a two-leaf node and
+ * the one-child nodes above it), a leaf and a map. */
 #define CTXS_PLAN_MAX (2 * CTXS_TRIE_LEVELS + 2)
 
 /* Objects allocated up front for one operation. */
@@ -442,9 +443,9 @@ static inline void edit_init(edit *e, ctxs_map *map, uint64_t key, bool exclusiv
     /* depth, owned and found are set by edit_walk, result by the write. */
 }
 
-/* Walks from the root towards the key, recording the path. Returns false
- * for an empty map (depth 0); otherwise sets path[0 .. depth] and `found`.
- * `owned` starts at 0, for edit_own to set. */
+/* Walks from the root towards the key, recording the path. Sets depth,
+ * bit and found (NULL for an empty fragment), and owned to 0 for edit_own
+ * to set. Returns false for an empty map (depth 0, no path). */
 static inline bool edit_walk(edit *e) {
     ctxs_node *node = e->map->root;
     e->found = NULL;
@@ -473,7 +474,7 @@ static inline bool edit_walk(edit *e) {
     return true;
 }
 
-/* The fragment bit of the key at the bottom level. */
+/* The key's fragment bit at `level` (e->bit caches it for the bottom). */
 static inline uint32_t edit_bit(const edit *e, unsigned level) {
     return ctxs_fragment_bit(e->key, level * CTXS_TRIE_BITS);
 }
