@@ -5,8 +5,8 @@
  * shares: where objects come from (the arena, behind the test hook that
  * fails an allocation on purpose), the owner's value callbacks, and the
  * store's empty map. Maps, slots and the interner each point to their
- * store's heap, never to the store itself, so nothing below store.c needs
- * the store's layout.
+ * store's heap, never to the store itself, so that they need nothing of
+ * the store's layout. (thread.c needs one fact of it: see thread.h.)
  */
 #ifndef CTXS_ALLOC_H
 #define CTXS_ALLOC_H

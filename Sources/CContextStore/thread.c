@@ -11,7 +11,9 @@
  *
  * Invariants:
  *  - A thread's cell, once made, stays until the thread exits or the store
- *    is destroyed; only its thread writes its `object`.
+ *    is destroyed. Only its thread parks and takes its `object`; the one
+ *    other writer is ctxs_threads_release_spares (store teardown), which
+ *    empties it with an atomic exchange.
  *  - last_cell is this thread's cell of the store whose serial is
  *    last_serial, or NULL; serials are never reused, so a destroyed store's
  *    freed cell is never found through it.

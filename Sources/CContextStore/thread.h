@@ -19,7 +19,7 @@ struct ctxs_threads;
 /* One thread's spare object (see ctxs_thread_spare_put). */
 typedef struct ctxs_spare_cell {
     struct ctxs_threads *threads;  /* immutable: the store's part that lists it */
-    _Atomic(void *) object;        /* written by the owning thread only; read by statistics */
+    _Atomic(void *) object;        /* parked and taken by its thread; emptied by teardown */
     struct ctxs_spare_cell *next;  /* guarded by threads->spares_lock */
     struct ctxs_spare_cell **link; /* guarded by threads->spares_lock: the pointer to this cell */
 } ctxs_spare_cell;

@@ -31,15 +31,17 @@
  * Thread safety: every function may be called from any thread at any time,
  * except ctxs_store_destroy, which needs every object of the store released.
  *
- * Layers (Sources/CContextStore; each file calls only down, which its
- * #include lines show):
+ * Layers (Sources/CContextStore), top to bottom. Each file calls only the
+ * layers below it, and includes only their private headers, so the
+ * #include lines of the private headers draw the call graph:
  *
  *   store.c      the store's lifecycle, statistics, and the entry points
  *                that take a ctxs_store (store.h)
  *   thread.c     each thread's own slot and spare (thread.h)
  *   slot.c       scope slots: locks, chains, views (slot.h)
- *   hamt.c       the trie; hamt_iter.c its iteration; hamt_debug.c its
- *   intern.c     checker (hamt.h) / key interning (intern.h), side by side
+ *   hamt.c       the trie, with hamt_iter.c (iteration) and hamt_debug.c
+ *                (the checker); beside it, not calling it, intern.c (key
+ *                interning); hamt.h and intern.h
  *   alloc.c      the allocation front: failure hook, value callbacks (alloc.h)
  *   arena.c      the allocator backends (arena.h), under the spin lock (lock.h)
  */
