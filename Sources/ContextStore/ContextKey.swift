@@ -13,7 +13,9 @@
 ///
 /// A typed key and a string key with the same name address the same entry:
 /// `TaskContext.get("request_id")` reads what the key above wrote. Two keys
-/// are equal when their names are.
+/// are equal when their names are `==`, as Swift compares strings: names
+/// that are canonically equivalent ("café" spelled with "é" or with "e" and
+/// a combining accent) are one key.
 public struct ContextKey<Value: Sendable>: Sendable, Hashable, CustomStringConvertible {
     /// The key's name.
     ///

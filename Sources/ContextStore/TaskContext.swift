@@ -147,7 +147,8 @@ public struct TaskContext: Sendable {
     /// ```
     public var isEmpty: Bool { _map.count == 0 }
 
-    /// The names of the keys present, sorted.
+    /// The names of the keys present, sorted. Each name appears once, in its
+    /// NFC spelling, however it was spelled when it was set.
     ///
     /// ```swift
     /// var ctx = TaskContext()

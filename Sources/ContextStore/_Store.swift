@@ -23,12 +23,11 @@ struct _Store: @unchecked Sendable {
         return _Store(raw: raw)
     }()
 
-    /// The interned id of `name`, interning it if needed; nil when the store
-    /// cannot allocate.
+    /// The interned id of `name` (its NFC bytes: see `_withKeyNameBytes`),
+    /// interning it if needed; nil when the store cannot allocate.
     @usableFromInline
     func intern(_ name: String) -> UInt64? {
-        var name = name
-        return name.withUTF8 { bytes -> UInt64? in
+        _withKeyNameBytes(name) { bytes -> UInt64? in
             var id: UInt64 = 0
             return ctxs_intern(raw, bytes.baseAddress, bytes.count, &id) == CTXS_OK.rawValue ? id : nil
         }
@@ -37,15 +36,15 @@ struct _Store: @unchecked Sendable {
     /// The id of `name` if some code has interned it, without interning it.
     @usableFromInline
     func lookup(_ name: String) -> UInt64? {
-        var name = name
-        return name.withUTF8 { bytes -> UInt64? in
+        _withKeyNameBytes(name) { bytes -> UInt64? in
             var id: UInt64 = 0
             return ctxs_intern_find(raw, bytes.baseAddress, bytes.count, &id) == 1 ? id : nil
         }
     }
 
-    /// The name an id was interned from. Bytes that are not UTF-8 (possible
-    /// only for names interned from C) are repaired with U+FFFD.
+    /// The name an id was interned from: for a name interned from Swift,
+    /// its NFC spelling. Bytes that are not UTF-8 (possible only for names
+    /// interned from C) are repaired with U+FFFD.
     func name(of id: UInt64) -> String? {
         var bytes: UnsafeRawPointer?
         var length = 0
