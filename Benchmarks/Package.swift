@@ -17,11 +17,25 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-service-context", exact: "1.5.1"),
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
+        // What is measured, without any harness: the ordo-one suites and the
+        // interleaved ratio runner run the same code.
+        .target(
+            name: "Workloads",
+            dependencies: [
+                .product(name: "ContextStore", package: "ContextStore"),
+                .product(name: "ContextStoreLogging", package: "ContextStore"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceContextModule", package: "swift-service-context"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ]
+        ),
         .target(
             name: "BenchmarkSupport",
             dependencies: [
+                "Workloads",
                 .product(name: "ContextStore", package: "ContextStore"),
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "ServiceContextModule", package: "swift-service-context"),
@@ -38,6 +52,12 @@ let package = Package(
             name: "Set",
             dependencies: ["BenchmarkSupport"],
             path: "Benchmarks/Set",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "Request",
+            dependencies: ["BenchmarkSupport"],
+            path: "Benchmarks/Request",
             plugins: benchmarkPlugin
         ),
         .executableTarget(
@@ -61,6 +81,14 @@ let package = Package(
             ],
             path: "Benchmarks/Core",
             plugins: benchmarkPlugin
+        ),
+        // The targets: every timed ratio, its two sides interleaved round by
+        // round (see Sources/Ratios/main.swift). No harness linked, so no
+        // malloc interposer is timed.
+        .executableTarget(
+            name: "Ratios",
+            dependencies: ["Workloads"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Not a benchmark: instructions per operation under callgrind
         // (`make callgrind`). ContextStore alone, so no malloc interposer

@@ -11,8 +11,6 @@ import statistics
 import sys
 import time
 
-import aiotask_context as context
-
 SIZES = [1, 8, 64, 1024, 65536]
 ROUNDS = 7
 
@@ -62,7 +60,32 @@ def contextvars_figures():
         emit("fork", "contextvars", n, ctx.run(timed, fork, ops))
 
 
+def first_write(n):
+    """ns per first write after a fork at n keys: copy a context holding n
+    variables and set a variable it lacks in the copy (the path copy), the
+    way a child scope's first write goes. `Ratios` runs this once per round,
+    interleaved with ContextStore's own (`--first-write N`)."""
+    variables = [contextvars.ContextVar(f"key-{i}") for i in range(n)]
+    fresh = contextvars.ContextVar("fresh")
+    base = contextvars.Context()
+
+    def setup():
+        for i, var in enumerate(variables):
+            var.set(i)
+
+    base.run(setup)
+    value = object()
+
+    def write(ops):
+        for _ in range(ops):
+            base.copy().run(fresh.set, value)
+
+    return timed(write, 100_000)
+
+
 def aiotask_figures():
+    import aiotask_context as context  # only here: --first-write needs no venv
+
     async def body(n, results):
         for i in range(n):
             context.set(f"key-{i}", i)
@@ -107,6 +130,11 @@ def aiotask_figures():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--first-write":
+        print(f"{first_write(int(sys.argv[2])):.2f}")
+        sys.exit(0)
     print(f"# python\t{sys.version.split()[0]}")
+    for n in SIZES:
+        emit("first-write", "contextvars", n, first_write(n))
     contextvars_figures()
     aiotask_figures()

@@ -1,0 +1,233 @@
+import ContextStore
+import HashTreeCollections
+import ServiceContextModule
+import Workloads
+
+/// Context sizes of the size-dependent targets.
+let sizes = [1, 8, 64, 1024, 65536]
+
+/// Every timed target, each a ratio of two sides measured interleaved.
+/// (Allocation targets come from the ordo-one run: counts do not drift.)
+func targets() -> [Target] {
+    var all: [Target] = []
+    let object = Payload(1)
+    let probe = ContextKey<Payload>(Fixture.keyName(0))
+    let fresh = ContextKey<Payload>("fresh")
+    let value = Payload(7)
+
+    let taskLocalRead = Side { ops in
+        Locals.$object.withValue(object) { for _ in 0..<ops { sink(Locals.object) } }
+    }
+    let taskLocalDeepRead = Side { ops in
+        Locals.$object.withValue(object) {
+            withBindings(30, otherLocals) { for _ in 0..<ops { sink(Locals.object) } }
+        }
+    }
+    let withValueClass = Side { ops in
+        for i in 0..<ops { Locals.$object.withValue(object) { sink(i) } }
+    }
+
+    for n in sizes {
+        let context = Fixture.context(n)
+        let get = Side { ops in
+            TaskContext.run(with: context) { for _ in 0..<ops { sink(TaskContext.get(probe)) } }
+        }
+        all.append(
+            Target(
+                id: "get-tasklocal-\(n)", what: "get (typed, hit), n = \(n.formatted): ÷ `@TaskLocal` class read",
+                bound: .atMost, limit: n <= 64 ? 1.3 : 1.6, ours: get, baseline: taskLocalRead))
+        let service = Fixture.serviceContext(n)
+        all.append(
+            Target(
+                id: "get-servicecontext-\(n)", what: "get, n = \(n.formatted): ServiceContext read ÷ ContextStore",
+                bound: .atLeast, limit: 2.5, ours: get, baseline: serviceContextRead(service)))
+        all.append(
+            Target(
+                id: "get-tasklocal30-\(n)",
+                what: "get, n = \(n.formatted): ÷ `@TaskLocal` read with 30 bindings above",
+                bound: .atMost, limit: 1.0, ours: get, baseline: taskLocalDeepRead))
+    }
+    for n in sizes {
+        let context = Fixture.context(n)
+        let set = Side { ops in
+            TaskContext.run(with: context) {
+                try! TaskContext.set(fresh, value)  // the first write copies the shared path
+                try! TaskContext.remove(fresh)
+                for _ in 0..<ops {
+                    try! TaskContext.set(fresh, value)
+                    try! TaskContext.remove(fresh)
+                }
+            }
+        }
+        let tree = Fixture.tree(n)
+        let treeInsert = Side { ops in
+            for _ in 0..<ops {
+                var copy = tree
+                copy[-1] = value
+                sink(copy)
+            }
+        }
+        all.append(
+            Target(
+                id: "set-treedictionary-\(n)",
+                what: "set, n = \(n.formatted): TreeDictionary copy + insert ÷ ContextStore",
+                bound: .atLeast, limit: n >= 1024 ? 5 : 2, ours: set, baseline: treeInsert))
+        all.append(
+            Target(
+                id: "set-servicecontext-\(n)",
+                what: "set, n = \(n.formatted): ServiceContext copy + set + withValue ÷ ContextStore",
+                bound: .atLeast, limit: 3, ours: set, baseline: serviceContextWrite(Fixture.serviceContext(n), value)))
+    }
+
+    let context64 = Fixture.context(64)
+    all.append(
+        Target(
+            id: "current", what: "`TaskContext.current`, n = 64: ÷ `@TaskLocal` class read", bound: .atMost,
+            limit: 1.5,
+            ours: Side { ops in
+                TaskContext.run(with: context64) {
+                    sink(TaskContext.current)
+                    for _ in 0..<ops { sink(TaskContext.current) }
+                }
+            }, baseline: taskLocalRead))
+
+    for n in sizes {
+        let context = Fixture.context(n)
+        all.append(
+            Target(
+                id: "run-copy-\(n)",
+                what: "`run(inheriting: .copy)`, sync, enclosing scope of \(n.formatted) keys: ÷ `withValue` (class)",
+                bound: .atMost, limit: 1.5,
+                ours: Side { ops in
+                    TaskContext.run(with: context) {
+                        for i in 0..<ops { TaskContext.run(inheriting: .copy) { sink(i) } }
+                    }
+                }, baseline: withValueClass))
+    }
+    let context8 = Fixture.context(8)
+    all.append(
+        Target(
+            id: "run-copy-async", what: "`await run(inheriting: .copy)`, empty async body: ÷ async `withValue` (class)",
+            bound: .atMost, limit: 1.5,
+            ours: Side { ops in
+                await TaskContext.run(with: context8) {
+                    for i in 0..<ops { await TaskContext.run(inheriting: .copy) { () async in sink(i) } }
+                }
+            },
+            baseline: Side { ops in
+                for i in 0..<ops { await Locals.$object.withValue(object) { () async in sink(i) } }
+            }))
+    all.append(
+        Target(
+            id: "task-copy",
+            what: "`Task(inheriting: .copy)` create + await: ÷ the floor, `withValue { Task {} }` (one binding)",
+            bound: .atMost, limit: 1.05,
+            ours: Side { ops in
+                await TaskContext.run(with: context8) {
+                    for _ in 0..<ops { await Task(inheriting: .copy) { sink(1) }.value }
+                }
+            },
+            baseline: Side { ops in
+                await TaskContext.run(with: context8) {
+                    for _ in 0..<ops { await Locals.plainObject.withValue(object) { Task { sink(1) } }.value }
+                }
+            }))
+
+    all += nameTargets()
+    all += requestTargets()
+    return all
+}
+
+func serviceContextRead(_ service: ServiceContext) -> Side {
+    @Sendable func read<K: PayloadServiceKey>(_ key: K.Type, _ ops: Int) {
+        ServiceContext.withValue(service) { for _ in 0..<ops { sink(ServiceContext.current?[key]) } }
+    }
+    let key = Fixture.serviceKey(0)
+    return Side { ops in read(key, ops) }
+}
+
+func serviceContextWrite(_ service: ServiceContext, _ value: Payload) -> Side {
+    @Sendable func write<K: PayloadServiceKey>(_ key: K.Type, _ ops: Int) {
+        ServiceContext.withValue(service) {
+            for _ in 0..<ops {
+                var copy = ServiceContext.current ?? .topLevel
+                copy[key] = value
+                ServiceContext.withValue(copy) { sink(copy.count) }
+            }
+        }
+    }
+    let key = Fixture.serviceKey(1 << 17)
+    return Side { ops in write(key, ops) }
+}
+
+/// Reads by name against typed reads of the same keys, a different key
+/// each call (over the map's 8 names), so that no name is hot.
+func nameTargets() -> [Target] {
+    func names(_ make: (Int) -> String) -> [String] { (0..<8).map(make) }
+    let kinds: [(id: String, what: String, limit: Double, names: [String])] = [
+        (
+            "name-short", "get by name (ASCII, 5 bytes), a different name each call: ÷ typed get", 1.3,
+            names { "key-\($0)" }
+        ),
+        (
+            "name-32", "get by name (ASCII, 32 bytes), a different name each call: ÷ typed get", 1.3,
+            names { "request.attributes.user.locale.\($0)".padding(to: 32) }
+        ),
+        (
+            "name-unicode", "get by name (non-ASCII), a different name each call: ÷ typed get", 2.0,
+            names { "clé.utilisateur.\($0)" }
+        ),
+    ]
+    return kinds.map { kind in
+        let keys = kind.names.map(ContextKey<Payload>.init)
+        let context = keys.enumerated().reduce(TaskContext()) { try! $0.setting($1.element, Payload($1.offset)) }
+        let names = kind.names
+        return Target(
+            id: kind.id, what: kind.what, bound: .atMost, limit: kind.limit,
+            ours: Side { ops in
+                TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(names[i & 7])) } }
+            },
+            baseline: Side { ops in
+                TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
+            })
+    }
+}
+
+/// The request-shaped workload against what a user would write instead.
+func requestTargets() -> [Target] {
+    let ours = Side { ops in for _ in 0..<ops { await Request.contextStore() } }
+    return [
+        Target(
+            id: "request-struct", what: "a request (`Request.swift`): ÷ a struct in one `@TaskLocal`", bound: .atMost,
+            limit: 1.0, ours: ours, baseline: Side { ops in for _ in 0..<ops { await Request.structTaskLocal() } }),
+        Target(
+            id: "request-servicecontext", what: "a request: ÷ ServiceContext (copy, set, `withValue`)", bound: .atMost,
+            limit: 0.5, ours: ours, baseline: Side { ops in for _ in 0..<ops { await Request.serviceContext() } }),
+        Target(
+            id: "request-logging",
+            what: "a request logging 4 lines: metadata provider ÷ swift-log's `withLogger(mergingMetadata:)`",
+            bound: .atMost, limit: 0.8, ours: Side { ops in for _ in 0..<ops { await Request.contextStoreLogging() } },
+            baseline: Side { ops in for _ in 0..<ops { await Request.swiftLogTaskLocal() } }),
+    ]
+}
+
+extension Int {
+    /// 65536 as "65,536".
+    var formatted: String {
+        let digits = String(self)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
+            out.append(c)
+        }
+        return out
+    }
+}
+
+extension String {
+    /// The string cut or padded with "x" to `length` bytes (ASCII only).
+    func padding(to length: Int) -> String {
+        let bytes = Array(utf8.prefix(length))
+        return String(decoding: bytes + Array(repeating: UInt8(ascii: "x"), count: length - bytes.count), as: UTF8.self)
+    }
+}

@@ -1,0 +1,208 @@
+import ContextStore
+import ContextStoreLogging
+import Logging
+import ServiceContextModule
+
+/// One request as a server runs it, written four ways (issue 12).
+///
+/// The shape: middleware opens a scope per request and writes four values
+/// (`request_id`, `user`, `locale`: String; `attempt`: Int) into it; the
+/// handler reads them 16 times by typed key and 4 times by name; it starts
+/// one child task that reads 2 values and writes 1, and awaits it. Each
+/// variant is what a user would write with that tool.
+public enum Request {
+    /// The values a request writes. Literals, so that no variant pays for
+    /// making strings.
+    public static let requestID = "4bf92f3577b34da6a3ce929d0e0e4736"
+    public static let user = "ada"
+    public static let locale = "en_US"
+
+    // MARK: ContextStore
+
+    public enum Keys {
+        public static let requestID = ContextKey<String>("request_id")
+        public static let user = ContextKey<String>("user")
+        public static let locale = ContextKey<String>("locale")
+        public static let attempt = ContextKey<Int>("attempt")
+    }
+
+    /// The request with ContextStore.
+    public static func contextStore() async {
+        await TaskContext.run(inheriting: .copy) {
+            try! TaskContext.set(Keys.requestID, requestID)
+            try! TaskContext.set(Keys.user, user)
+            try! TaskContext.set(Keys.locale, locale)
+            try! TaskContext.set(Keys.attempt, 1)
+            await contextStoreHandler()
+        }
+    }
+
+    /// The handler part: the reads, then the child.
+    @inline(__always)
+    static func contextStoreHandler() async {
+        for _ in 0..<4 {
+            sink(TaskContext.get(Keys.requestID))
+            sink(TaskContext.get(Keys.user))
+            sink(TaskContext.get(Keys.locale))
+            sink(TaskContext.get(Keys.attempt))
+        }
+        sink(TaskContext.get("request_id"))
+        sink(TaskContext.get("user"))
+        sink(TaskContext.get("locale"))
+        sink(TaskContext.get("attempt"))
+        await Task(inheriting: .copy) {
+            sink(TaskContext.get(Keys.requestID))
+            sink(TaskContext.get(Keys.attempt))
+            try! TaskContext.set(Keys.attempt, 2)
+        }.value
+    }
+
+    // MARK: A struct in one @TaskLocal
+
+    /// The request's state as one struct, bound in one task-local.
+    public struct State: Sendable {
+        public var requestID = ""
+        public var user = ""
+        public var locale = ""
+        public var attempt = 0
+
+        public init() {}
+
+        /// A read by name, as a user of a struct would write it.
+        public subscript(name: String) -> (any Sendable)? {
+            switch name {
+            case "request_id": requestID
+            case "user": user
+            case "locale": locale
+            case "attempt": attempt
+            default: nil
+            }
+        }
+    }
+
+    @TaskLocal public static var state: State?
+
+    /// The request with a struct in a task-local: copy, write, bind.
+    public static func structTaskLocal() async {
+        var state = Request.state ?? State()
+        state.requestID = requestID
+        state.user = user
+        state.locale = locale
+        state.attempt = 1
+        await $state.withValue(state) {
+            for _ in 0..<4 {
+                sink(Request.state?.requestID)
+                sink(Request.state?.user)
+                sink(Request.state?.locale)
+                sink(Request.state?.attempt)
+            }
+            sink(Request.state?["request_id"])
+            sink(Request.state?["user"])
+            sink(Request.state?["locale"])
+            sink(Request.state?["attempt"])
+            await Task {
+                var child = Request.state ?? State()
+                sink(child.requestID)
+                sink(child.attempt)
+                child.attempt = 2
+                $state.withValue(child) { sink(Request.state?.attempt) }
+            }.value
+        }
+    }
+
+    // MARK: ServiceContext
+
+    public enum RequestIDKey: ServiceContextKey { public typealias Value = String }
+    public enum UserKey: ServiceContextKey { public typealias Value = String }
+    public enum LocaleKey: ServiceContextKey { public typealias Value = String }
+    public enum AttemptKey: ServiceContextKey { public typealias Value = Int }
+
+    /// The request with ServiceContext: copy the current one, set, bind. It
+    /// has no reads by name, so those four are typed reads too.
+    public static func serviceContext() async {
+        var context = ServiceContext.current ?? .topLevel
+        context[RequestIDKey.self] = requestID
+        context[UserKey.self] = user
+        context[LocaleKey.self] = locale
+        context[AttemptKey.self] = 1
+        await ServiceContext.withValue(context) {
+            for _ in 0..<5 {
+                sink(ServiceContext.current?[RequestIDKey.self])
+                sink(ServiceContext.current?[UserKey.self])
+                sink(ServiceContext.current?[LocaleKey.self])
+                sink(ServiceContext.current?[AttemptKey.self])
+            }
+            await Task {
+                var child = ServiceContext.current ?? .topLevel
+                sink(child[RequestIDKey.self])
+                sink(child[AttemptKey.self])
+                child[AttemptKey.self] = 2
+                ServiceContext.withValue(child) { sink(ServiceContext.current?[AttemptKey.self]) }
+            }.value
+        }
+    }
+
+    // MARK: Logging
+
+    /// The logger of the ContextStore variant: ContextStoreLogging's
+    /// provider adds the four values to every line.
+    public static let providerLogger = Logger(label: "request") { label in
+        FormattingLogHandler(
+            label: label, metadataProvider: .contextStore(["request_id", "user", "locale", "attempt"]))
+    }
+
+    /// The request with ContextStore, logging four lines through the
+    /// metadata provider.
+    public static func contextStoreLogging() async {
+        await TaskContext.run(inheriting: .copy) {
+            try! TaskContext.set(Keys.requestID, requestID)
+            try! TaskContext.set(Keys.user, user)
+            try! TaskContext.set(Keys.locale, locale)
+            try! TaskContext.set(Keys.attempt, 1)
+            let logger = providerLogger
+            logger.info("request received")
+            await contextStoreHandler()
+            logger.info("child done")
+            logger.info("responding")
+            logger.info("request done")
+        }
+    }
+
+    /// The request with swift-log's task-local logger as the context: the
+    /// values are the logger's metadata (`withLogger(mergingMetadata:)`),
+    /// read back through `Logger.current`, and four lines log through it.
+    /// Needs `LoggingSystem` bootstrapped with `FormattingLogHandler`
+    /// (`Request.bootstrapLogging()`).
+    public static func swiftLogTaskLocal() async {
+        await withLogger(
+            mergingMetadata: [
+                "request_id": .string(requestID), "user": .string(user), "locale": .string(locale),
+                "attempt": .stringConvertible(1),
+            ]
+        ) { logger in
+            logger.info("request received")
+            for _ in 0..<5 {
+                sink(Logger.current[metadataKey: "request_id"])
+                sink(Logger.current[metadataKey: "user"])
+                sink(Logger.current[metadataKey: "locale"])
+                sink(Logger.current[metadataKey: "attempt"])
+            }
+            await Task {
+                sink(Logger.current[metadataKey: "request_id"])
+                sink(Logger.current[metadataKey: "attempt"])
+                withLogger(mergingMetadata: ["attempt": .stringConvertible(2)]) { _ in
+                    sink(Logger.current[metadataKey: "attempt"])
+                }
+            }.value
+            Logger.current.info("child done")
+            Logger.current.info("responding")
+            Logger.current.info("request done")
+        }
+    }
+
+    /// Bootstraps swift-log with `FormattingLogHandler` (once per process),
+    /// before anything reads `Logger.current`.
+    public static func bootstrapLogging() {
+        LoggingSystem.bootstrap { label in FormattingLogHandler(label: label) }
+    }
+}
