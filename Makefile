@@ -48,7 +48,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-memory bench-backends bench-python bench-check bench-thresholds callgrind docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-fork bench-ratios bench-memory bench-backends bench-python bench-check bench-thresholds callgrind docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -187,10 +187,10 @@ BENCH_PLUGIN = cd $(BENCH_DIR) && $(BENCH_ENV) $(SWIFT) package --disable-sandbo
 	benchmark --no-progress --format histogramSamples --path Results/raw
 BACKEND_CFLAGS := -std=c11 -O2 -I$(C_INCLUDE)
 
-bench: deps ## The benchmark suite (release): writes Benchmarks/RESULTS.md, the chart and the README table
+bench: deps ## The benchmark suite (release): writes Benchmarks/RESULTS.md, the chart and the README summary
 	rm -rf $(BENCH_RAW) && mkdir -p $(BENCH_RAW)
-	$(BENCH_PLUGIN) --skip-target Memory --skip-target Fork
-	$(MAKE) --no-print-directory bench-fork bench-memory bench-backends bench-python
+	$(BENCH_PLUGIN) --skip-target Memory --skip-target Fork --skip-target Request
+	$(MAKE) --no-print-directory bench-fork bench-memory bench-backends bench-python bench-ratios
 	python3 $(BENCH_DIR)/Scripts/report.py
 
 # Fork runs on one CPU: on two vCPUs a task's create + await is bimodal
@@ -200,8 +200,23 @@ bench: deps ## The benchmark suite (release): writes Benchmarks/RESULTS.md, the 
 # The first CPU this process may run on (CPU 0 may be outside a container's set).
 BENCH_CPU = $(shell python3 -c 'import os; print(min(os.sched_getaffinity(0)))' 2>/dev/null || echo 0)
 bench-fork: BENCH_ENV = taskset -c $(BENCH_CPU)
-bench-fork: ## Scopes and tasks, on one CPU (part of `make bench`)
-	$(BENCH_PLUGIN) --target Fork
+bench-fork: ## Scopes, tasks and the request workload, on one CPU (part of `make bench`)
+	$(BENCH_PLUGIN) --target Fork --target Request
+
+# The targets: each a ratio whose two sides run interleaved, round by round
+# (Benchmarks/Sources/Ratios), on one CPU like the task benchmarks; CPython's
+# side of the first-write targets runs in the venv of bench-python. Then reads
+# under contention, on every CPU (reported, not a target).
+RATIOS_FLAGS ?=
+bench-ratios: ## The targets as interleaved ratios, with their spread (part of `make bench`)
+	mkdir -p $(BENCH_RAW)
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	cd $(BENCH_DIR) && $(SWIFT) build -c release --product Ratios
+	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python BENCH_REFERENCE=$(abspath $(BENCH_DIR))/Python/reference.py \
+		taskset -c $(BENCH_CPU) "$$(cd $(BENCH_DIR) && $(SWIFT) build -c release --show-bin-path)/Ratios" \
+		$(RATIOS_FLAGS) > $(BENCH_RAW)/ratios.tsv
+	"$$(cd $(BENCH_DIR) && $(SWIFT) build -c release --show-bin-path)/Ratios" --contention --rounds 11 \
+		> $(BENCH_RAW)/contention.tsv
 
 # Memory runs with glibc's thread cache off, so that mallinfo2 counts every
 # allocation (a chunk reused from the cache does not move it).
