@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 LOW, HIGH = 1_000, 21_000
-DEFAULT = ["get", "get-name", "set-remove", "replace", "run-copy", "first-write"]
+DEFAULT = ["get", "get-name", "set-remove", "replace", "run-copy", "first-write", "run-copy-async", "withvalue-async"]
 
 
 def collected(binary, operation, iterations):

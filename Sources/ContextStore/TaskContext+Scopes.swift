@@ -28,6 +28,7 @@ extension TaskContext {
     ///
     /// With no enclosing context every mode starts empty. Off any task the
     /// enclosing context is the thread's own.
+    @inlinable
     public static func run<R>(inheriting inheritance: Inheritance = .copy, _ body: () throws -> R) rethrows -> R {
         if inheritance == .copy {
             var scope: _Scope? = _Scope.copy(of: _readSlot())
@@ -50,6 +51,11 @@ extension TaskContext {
     ///     await handle(request)
     /// }
     /// ```
+    ///
+    /// Inlinable, like `TaskLocal.withValue` itself: the caller's own async
+    /// frame runs the body, with no frame of `run` between them (callgrind,
+    /// an empty async body: 3,005 instructions when `run` was a call of its own).
+    @inlinable
     public static func run<R>(
         inheriting inheritance: Inheritance = .copy,
         isolation: isolated (any Actor)? = #isolation,
@@ -73,6 +79,7 @@ extension TaskContext {
     ///     TaskContext.run(with: snapshot) { log("in the request's context") }
     /// }
     /// ```
+    @inlinable
     public static func run<R>(with context: TaskContext, _ body: () throws -> R) rethrows -> R {
         var scope: _Scope? = _Scope.make(with: context._map.raw)
         defer { _Scope.recycle(&scope) }
@@ -87,6 +94,7 @@ extension TaskContext {
     /// let snapshot = TaskContext.current
     /// await TaskContext.run(with: snapshot) { await work() }
     /// ```
+    @inlinable
     public static func run<R>(
         with context: TaskContext,
         isolation: isolated (any Actor)? = #isolation,

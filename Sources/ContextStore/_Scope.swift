@@ -44,11 +44,13 @@ final class _Scope: @unchecked Sendable {
     }
 
     /// A scope that starts from `map`.
+    @usableFromInline
     static func make(with map: OpaquePointer) -> _Scope {
         reusing(adopting: ctxs_map_fork(map))
     }
 
     /// A `.copy` scope over `enclosing` (a borrowed slot, or nil).
+    @usableFromInline
     static func copy(of enclosing: OpaquePointer?) -> _Scope {
         guard let enclosing else { return reusing(adopting: ctxs_map_new(_Store.shared.raw)) }
         var map: OpaquePointer?
@@ -81,6 +83,7 @@ final class _Scope: @unchecked Sendable {
     /// and closing a scope was two allocations and two frees: a Swift object
     /// and a C slot. callgrind, `run(inheriting: .copy)` with an empty body:
     /// 1,406 -> 1,072 instructions, of which `withValue` itself is 561.)
+    @usableFromInline
     static func recycle(_ scope: inout _Scope?) {
         guard isKnownUniquelyReferenced(&scope), let slot = scope?.slot, ctxs_slot_recycle(slot) == 1 else { return }
         // Moved out of `scope` and into the spare: the retain and the

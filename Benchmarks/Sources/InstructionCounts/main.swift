@@ -85,10 +85,38 @@ let operations: [String: (Int) -> Void] = [
     },
 ]
 
+// Async operations, run from top-level code: on the main actor, which the
+// main thread drains, and with `run`'s isolation parameter the body stays
+// there, so no second thread starts.
+let asyncOperations: [String: @MainActor (Int) async -> Void] = [
+    // An async copy scope with an empty async body, inside a scope of 8 keys.
+    "run-copy-async": { iterations in
+        await TaskContext.run(with: context(8)) {
+            for i in 0..<iterations { await TaskContext.run(inheriting: .copy) { () async in blackHole(i) } }
+        }
+    },
+    // The baseline: an async withValue of a class.
+    "withvalue-async": { iterations in
+        let object = Payload(1)
+        for i in 0..<iterations { await Locals.$object.withValue(object) { () async in blackHole(i) } }
+    },
+]
+
+enum Locals {
+    @TaskLocal static var object: Payload?
+}
+
 let arguments = CommandLine.arguments
-guard arguments.count == 3, let operation = operations[arguments[1]], let iterations = Int(arguments[2])
-else {
-    print("usage: InstructionCounts {\(operations.keys.sorted().joined(separator: "|"))} ITERATIONS")
+let names = (Array(operations.keys) + Array(asyncOperations.keys)).sorted().joined(separator: "|")
+guard arguments.count == 3, let iterations = Int(arguments[2]) else {
+    print("usage: InstructionCounts {\(names)} ITERATIONS")
     exit(2)
 }
-operation(iterations)
+if let operation = operations[arguments[1]] {
+    operation(iterations)
+} else if let operation = asyncOperations[arguments[1]] {
+    await operation(iterations)
+} else {
+    print("usage: InstructionCounts {\(names)} ITERATIONS")
+    exit(2)
+}

@@ -6,9 +6,12 @@ import Workloads
 /// Context sizes of the size-dependent targets.
 let sizes = [1, 8, 64, 1024, 65536]
 
-/// Every timed target, each a ratio of two sides measured interleaved.
-/// (Allocation targets come from the ordo-one run: counts do not drift.)
-func targets() -> [Target] {
+/// Every timed target whose id contains `filter` (all when nil), each a
+/// ratio of two sides measured interleaved. Fixtures are built only for the
+/// targets chosen. (Allocation targets come from the ordo-one run: counts
+/// do not drift.)
+func targets(matching filter: String?) -> [Target] {
+    func wanted(_ id: String) -> Bool { filter.map { id.contains($0) } ?? true }
     var all: [Target] = []
     let object = Payload(1)
     let probe = ContextKey<Payload>(Fixture.keyName(0))
@@ -27,7 +30,8 @@ func targets() -> [Target] {
         for i in 0..<ops { Locals.$object.withValue(object) { sink(i) } }
     }
 
-    for n in sizes {
+    for n in sizes
+    where ["get-tasklocal-\(n)", "get-servicecontext-\(n)", "get-tasklocal30-\(n)"].contains(where: wanted) {
         let context = Fixture.context(n)
         let get = Side { ops in
             TaskContext.run(with: context) { for _ in 0..<ops { sink(TaskContext.get(probe)) } }
@@ -47,7 +51,7 @@ func targets() -> [Target] {
                 what: "get, n = \(n.formatted): ÷ `@TaskLocal` read with 30 bindings above",
                 bound: .atMost, limit: 1.0, ours: get, baseline: taskLocalDeepRead))
     }
-    for n in sizes {
+    for n in sizes where ["set-treedictionary-\(n)", "set-servicecontext-\(n)"].contains(where: wanted) {
         let context = Fixture.context(n)
         let set = Side { ops in
             TaskContext.run(with: context) {
@@ -91,7 +95,7 @@ func targets() -> [Target] {
                 }
             }, baseline: taskLocalRead))
 
-    for n in sizes {
+    for n in sizes where wanted("run-copy-\(n)") {
         let context = Fixture.context(n)
         all.append(
             Target(
@@ -135,7 +139,7 @@ func targets() -> [Target] {
 
     all += nameTargets()
     all += requestTargets()
-    return all
+    return all.filter { wanted($0.id) }
 }
 
 func serviceContextRead(_ service: ServiceContext) -> Side {

@@ -84,7 +84,7 @@ func run(_ options: Options) async {
             nil, outcome)
         return
     }
-    for target in targets() where options.filter.map({ target.id.contains($0) }) ?? true {
+    for target in targets(matching: options.filter) {
         let outcome = await measure(target, rounds: options.rounds, block: options.block)
         emit(target.id, target.what, target.bound, target.limit, outcome)
     }
