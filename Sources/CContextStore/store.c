@@ -23,6 +23,7 @@
 _Static_assert(offsetof(ctxs_store, threads) == 0, "thread.c reaches a store's threads by a cast");
 
 void *_Atomic ctxs_swift_binding_key = NULL;
+ctxs_store *_Atomic ctxs_swift_store = NULL;
 
 const char *ctxs_status_string(int status) {
     switch (status) {

@@ -36,21 +36,21 @@ public struct ContextKey<Value: Sendable>: Sendable, Hashable, CustomStringConve
     /// ```
     public init(_ name: String) {
         self.name = name
-        self._id = _Store.shared.intern(name) ?? 0
+        self._id = _Store.intern(name) ?? 0
     }
 
     /// The id to write under, interning the name now if `init` could not.
     @usableFromInline
     func _writeID() throws(ContextError) -> UInt64 {
         if _id != 0 { return _id }
-        guard let id = _Store.shared.intern(name) else { throw .allocationFailed }
+        guard let id = _Store.intern(name) else { throw .allocationFailed }
         return id
     }
 
     /// The id to read under, or nil if no key of this name was ever stored.
     @inlinable
     var _readID: UInt64? {
-        _id != 0 ? _id : _Store.shared.lookup(name)
+        _id != 0 ? _id : _Store.lookup(name)
     }
 
     /// Keys are equal when their names are.

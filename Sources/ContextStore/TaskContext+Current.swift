@@ -19,7 +19,7 @@ extension TaskContext {
     @inlinable static func _readSlot() -> OpaquePointer? {
         if let slot = _boundSlot() { return slot }
         if _inTask { return nil }
-        return ctxs_thread_slot_peek(_Store.shared.raw)
+        return ctxs_thread_slot_peek(_Store.raw)
     }
 
     /// The slot writes go to: the bound scope's; else, off any task, the
@@ -30,7 +30,7 @@ extension TaskContext {
     @usableFromInline static func _writeSlot(_ key: @autoclosure () -> String) throws(ContextError) -> OpaquePointer {
         if let slot = _boundSlot() { return slot }
         if _inTask { throw .noScope(key: key()) }
-        guard let slot = ctxs_thread_slot(_Store.shared.raw) else {
+        guard let slot = ctxs_thread_slot(_Store.raw) else {
             throw ctxs_thread_in_release() != 0 ? .noScope(key: key()) : .allocationFailed
         }
         return slot
@@ -123,7 +123,7 @@ extension TaskContext {
     /// let id = TaskContext.get("request_id") as? String
     /// ```
     public static func get(_ name: String) -> (any Sendable)? {
-        guard let id = _Store.shared.lookup(name) else { return nil }
+        guard let id = _Store.lookup(name) else { return nil }
         return _withStored(id) { _anyValue($0) }
     }
 
@@ -134,7 +134,7 @@ extension TaskContext {
     /// ```
     @inlinable
     public static func get<Value>(_ name: String, default defaultValue: Value) -> Value {
-        guard let id = _Store.shared.lookup(name) else { return defaultValue }
+        guard let id = _Store.lookup(name) else { return defaultValue }
         return _withStored(id) { _anyValue($0) as? Value } ?? defaultValue
     }
 
@@ -165,7 +165,7 @@ extension TaskContext {
     /// - Throws: ``ContextError/noScope(key:)``, ``ContextError/allocationFailed``.
     public static func set(_ name: String, _ value: any Sendable) throws(ContextError) {
         let slot = try _writeSlot(name)  // first, so a write with no scope interns nothing
-        guard let id = _Store.shared.intern(name) else { throw .allocationFailed }
+        guard let id = _Store.intern(name) else { throw .allocationFailed }
         try _set(slot, id, _encode(value))
     }
 
@@ -190,7 +190,7 @@ extension TaskContext {
     ///
     /// - Throws: ``ContextError/noScope(key:)``, ``ContextError/allocationFailed``.
     public static func remove(_ name: String) throws(ContextError) {
-        try _remove(_Store.shared.lookup(name), name: name)
+        try _remove(_Store.lookup(name), name: name)
     }
 
     /// Removes every key from the current scope. In a chained scope this
@@ -213,7 +213,7 @@ extension TaskContext {
     /// ```
     public static var statistics: ContextStatistics {
         var raw = ctxs_statistics()
-        ctxs_store_statistics(_Store.shared.raw, &raw)
+        ctxs_store_statistics(_Store.raw, &raw)
         return ContextStatistics(
             liveScopes: raw.live_slots, liveNodes: raw.live_nodes, liveValues: raw.live_values,
             liveRoots: raw.live_roots, internedKeys: raw.interned_keys,

@@ -7,7 +7,7 @@ extension TaskContext {
         if inheritance == .share {
             let bound = _binding.get()
             if bound.slot != nil { return bound }
-            if !_inTask, let thread = ctxs_thread_slot(_Store.shared.raw) {
+            if !_inTask, let thread = ctxs_thread_slot(_Store.raw) {
                 return _Scope(adopting: ctxs_slot_retain(thread))
             }
             return _Scope.make(.share, over: nil)

@@ -70,7 +70,7 @@ public struct TaskContext: Sendable {
     /// ```
     public subscript(name: String) -> (any Sendable)? {
         get {
-            guard let id = _Store.shared.lookup(name), let object = _map.object(for: id) else { return nil }
+            guard let id = _Store.lookup(name), let object = _map.object(for: id) else { return nil }
             return _anyValue(object)
         }
         set {
@@ -105,7 +105,7 @@ public struct TaskContext: Sendable {
     ///
     /// - Throws: ``ContextError/allocationFailed``; `self` is unchanged.
     public func setting(_ name: String, _ value: any Sendable) throws(ContextError) -> TaskContext {
-        guard let id = _Store.shared.intern(name) else { throw .allocationFailed }
+        guard let id = _Store.intern(name) else { throw .allocationFailed }
         return TaskContext(_map: try _map.setting(id, _encode(value)))
     }
 
@@ -129,7 +129,7 @@ public struct TaskContext: Sendable {
     ///
     /// - Throws: ``ContextError/allocationFailed``; `self` is unchanged.
     public func removing(_ name: String) throws(ContextError) -> TaskContext {
-        guard let id = _Store.shared.lookup(name) else { return self }
+        guard let id = _Store.lookup(name) else { return self }
         return TaskContext(_map: try _map.removing(id))
     }
 
@@ -162,7 +162,7 @@ public struct TaskContext: Sendable {
         // `_Map.forEach` is the trie's own visitor; `_Map` is no Sequence.
         // swift-format-ignore: ReplaceForEachWithForLoop
         _map.forEach { id, _ in
-            if let name = _Store.shared.name(of: id) { names.append(name) }
+            if let name = _Store.name(of: id) { names.append(name) }
         }
         return names.sorted()
     }
@@ -177,7 +177,7 @@ public struct TaskContext: Sendable {
         entries.reserveCapacity(count)
         // swift-format-ignore: ReplaceForEachWithForLoop
         _map.forEach { id, object in
-            if let name = _Store.shared.name(of: id) { entries.append((name, _anyValue(object))) }
+            if let name = _Store.name(of: id) { entries.append((name, _anyValue(object))) }
         }
         return entries.sorted { $0.name < $1.name }
     }

@@ -16,7 +16,7 @@ final class _Map: @unchecked Sendable {
         ctxs_map_release(raw)
     }
 
-    @usableFromInline static let empty = _Map(adopting: ctxs_map_new(_Store.shared.raw))
+    @usableFromInline static let empty = _Map(adopting: ctxs_map_new(_Store.raw))
 
     /// The object stored under `id` (see `_encode`), or nil.
     @usableFromInline

@@ -35,9 +35,9 @@ final class _Scope: @unchecked Sendable {
         if inheritance == .copy { return copy(of: enclosing) }
         let slot: OpaquePointer?
         if let parent = enclosing {
-            slot = inheritance == .chain ? ctxs_slot_create(_Store.shared.raw, nil, parent) : ctxs_slot_retain(parent)
+            slot = inheritance == .chain ? ctxs_slot_create(_Store.raw, nil, parent) : ctxs_slot_retain(parent)
         } else {
-            slot = ctxs_slot_create(_Store.shared.raw, nil, nil)
+            slot = ctxs_slot_create(_Store.raw, nil, nil)
         }
         guard let slot else { outOfMemory() }
         return _Scope(adopting: slot)
@@ -52,7 +52,7 @@ final class _Scope: @unchecked Sendable {
     /// A `.copy` scope over `enclosing` (a borrowed slot, or nil).
     @usableFromInline
     static func copy(of enclosing: OpaquePointer?) -> _Scope {
-        guard let enclosing else { return reusing(adopting: ctxs_map_new(_Store.shared.raw)) }
+        guard let enclosing else { return reusing(adopting: ctxs_map_new(_Store.raw)) }
         var map: OpaquePointer?
         guard ctxs_slot_snapshot(enclosing, &map) == CTXS_OK.rawValue, let map else { outOfMemory() }
         return reusing(adopting: map)
@@ -61,7 +61,7 @@ final class _Scope: @unchecked Sendable {
     /// A plain scope holding `map` (+1, taken over): this thread's spare
     /// scope object if it has one, else a new one.
     private static func reusing(adopting map: OpaquePointer) -> _Scope {
-        let store = _Store.shared.raw
+        let store = _Store.raw
         if let spare = ctxs_thread_spare_take(store) {
             let scope = Unmanaged<_Scope>.fromOpaque(spare).takeRetainedValue()
             // Spares are recycled plain slots of this store, so this holds.
@@ -89,7 +89,7 @@ final class _Scope: @unchecked Sendable {
         // Moved out of `scope` and into the spare: the retain and the
         // temporary's release are adjacent, so the optimiser drops both.
         let raw = Unmanaged.passRetained(scope.take()!).toOpaque()
-        if ctxs_thread_spare_put(_Store.shared.raw, raw) == 0 {
+        if ctxs_thread_spare_put(_Store.raw, raw) == 0 {
             Unmanaged<_Scope>.fromOpaque(raw).release()  // this thread has a spare already
         }
     }

@@ -27,11 +27,11 @@ private func key(_ name: String) -> ContextKey<Tracked> {
 
 /// The store's failure hook: the `k`th allocation from now fails; 0 disarms it.
 private func failAllocation(_ k: UInt64) {
-    ctxs_store_fail_allocation(_Store.shared.raw, k)
+    ctxs_store_fail_allocation(_Store.raw, k)
 }
 
 private var allocationCount: UInt64 {
-    ctxs_store_allocation_count(_Store.shared.raw)
+    ctxs_store_allocation_count(_Store.raw)
 }
 
 /// Runs `write` with its 1st, 2nd, ... store allocation failing until a run
@@ -464,7 +464,7 @@ extension ContextStoreTests {
 
         @Test func openingAScopeTrapsWithAMessage() async {
             let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-                ctxs_store_fail_allocation(_Store.shared.raw, 1)
+                ctxs_store_fail_allocation(_Store.raw, 1)
                 TaskContext.run(inheriting: .copy) {}
             }
             let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
@@ -475,7 +475,7 @@ extension ContextStoreTests {
             let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
                 let value = ContextKey<Int>("alloc.exit.subscript")
                 var context = TaskContext()
-                ctxs_store_fail_allocation(_Store.shared.raw, 1)
+                ctxs_store_fail_allocation(_Store.raw, 1)
                 context[value] = 1
             }
             let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
@@ -489,7 +489,7 @@ extension ContextStoreTests {
                     try TaskContext.set(value, 1)
                     try TaskContext.run(inheriting: .chain) {
                         try TaskContext.set(value, 2)
-                        ctxs_store_fail_allocation(_Store.shared.raw, 1)
+                        ctxs_store_fail_allocation(_Store.raw, 1)
                         _ = TaskContext.current
                     }
                 }

@@ -89,14 +89,14 @@ extension ContextStoreTests {
         /// The C API keeps exact bytes: the decomposed bytes are another key
         /// there, and the NFC bytes are the Swift name's key.
         @Test func theCAPIKeepsExactBytes() throws {
-            let store = _Store.shared.raw
+            let store = _Store.raw
             func internFromC(_ bytes: [UInt8]) -> UInt64 {
                 var id: UInt64 = 0
                 let status = bytes.withUnsafeBytes { ctxs_intern(store, $0.baseAddress, $0.count, &id) }
                 #expect(status == CTXS_OK.rawValue)
                 return id
             }
-            let swiftID = try #require(_Store.shared.intern(Self.decomposed))
+            let swiftID = try #require(_Store.intern(Self.decomposed))
             #expect(internFromC(Array(Self.composed.utf8)) == swiftID, "Swift interns the NFC bytes")
             #expect(internFromC(Array(Self.decomposed.utf8)) != swiftID, "C interns what it is given")
         }

@@ -13,7 +13,7 @@ import Testing
 /// Interns `bytes` through the C API, as a C caller of the store would.
 private func internFromC(_ bytes: [UInt8]) throws -> UInt64 {
     var id: UInt64 = 0
-    let status = bytes.withUnsafeBytes { ctxs_intern(_Store.shared.raw, $0.baseAddress, $0.count, &id) }
+    let status = bytes.withUnsafeBytes { ctxs_intern(_Store.raw, $0.baseAddress, $0.count, &id) }
     try #require(status == CTXS_OK.rawValue)
     return id
 }

@@ -367,6 +367,19 @@ static inline void ctxs_swift_binding_key_publish(void *key) {
     atomic_store_explicit(&ctxs_swift_binding_key, key, memory_order_release);
 }
 
+/* The store the Swift layer uses, published once by its initialiser for the
+ * same reason: the scope paths read it on every open and close. NULL until
+ * published. */
+extern ctxs_store *_Atomic ctxs_swift_store;
+
+static inline ctxs_store *ctxs_swift_store_get(void) {
+    return atomic_load_explicit(&ctxs_swift_store, memory_order_acquire);
+}
+
+static inline void ctxs_swift_store_publish(ctxs_store *store) {
+    atomic_store_explicit(&ctxs_swift_store, store, memory_order_release);
+}
+
 /* --------------------------------------------------------- thread slots */
 
 /* While a release callback (options.release) runs, the calling thread's
