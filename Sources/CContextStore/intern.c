@@ -127,6 +127,13 @@ int ctxs_interner_init(ctxs_interner *interner, ctxs_heap *heap) {
     atomic_init(&interner->index, index);
     atomic_init(&interner->count, 0);
     interner->retired = NULL;
+    for (size_t i = 0; i < CTXS_KEY_CACHE_ENTRIES; i++) {
+        ctxs_key_cache_entry *e = &interner->cache[i];
+        atomic_init(&e->version, 0);
+        atomic_init(&e->key0, 0);
+        atomic_init(&e->key1, 0);
+        atomic_init(&e->id, 0);
+    }
     return CTXS_OK;
 }
 
@@ -264,4 +271,45 @@ int ctxs_interner_name(ctxs_interner *in, uint64_t id, const void **bytes, size_
     *bytes = name->bytes;
     *length = name->length;
     return 1;
+}
+
+/* ------------------------------------------------------------ key cache */
+
+/* The cache is a seqlock per entry (Boehm, "Can seqlocks get along with
+ * programming language memory models?", 2012): a reader takes the entry
+ * only if its version was even and unchanged around the reads, so it never
+ * pairs one key with another's id; a writer claims the entry by moving the
+ * version from even to odd with a CAS, and gives up if another writer holds
+ * it (the cache is lossy). Every field is atomic, so TSan sees no race. */
+
+static inline ctxs_key_cache_entry *cache_entry(ctxs_interner *in, uint64_t key0, uint64_t key1) {
+    uint64_t h = (key0 * UINT64_C(0x9e3779b97f4a7c15) ^ key1) * UINT64_C(0xbf58476d1ce4e5b9);
+    return &in->cache[h >> 56 & (CTXS_KEY_CACHE_ENTRIES - 1)];
+}
+
+int ctxs_interner_cache_find(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t *id) {
+    ctxs_key_cache_entry *e = cache_entry(in, key0, key1);
+    uint64_t before = atomic_load_explicit(&e->version, memory_order_acquire);
+    uint64_t k0 = atomic_load_explicit(&e->key0, memory_order_relaxed);
+    uint64_t k1 = atomic_load_explicit(&e->key1, memory_order_relaxed);
+    uint64_t found = atomic_load_explicit(&e->id, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t after = atomic_load_explicit(&e->version, memory_order_relaxed);
+    if ((before & 1) != 0 || before != after || found == 0 || k0 != key0 || k1 != key1) return 0;
+    *id = found;
+    return 1;
+}
+
+void ctxs_interner_cache_put(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t id) {
+    ctxs_key_cache_entry *e = cache_entry(in, key0, key1);
+    uint64_t version = atomic_load_explicit(&e->version, memory_order_relaxed);
+    if ((version & 1) != 0 ||
+        !atomic_compare_exchange_strong_explicit(&e->version, &version, version + 1,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return; /* another writer has it */
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&e->key0, key0, memory_order_relaxed);
+    atomic_store_explicit(&e->key1, key1, memory_order_relaxed);
+    atomic_store_explicit(&e->id, id, memory_order_relaxed);
+    atomic_store_explicit(&e->version, version + 2, memory_order_release);
 }

@@ -24,6 +24,7 @@ _Static_assert(offsetof(ctxs_store, threads) == 0, "thread.c reaches a store's t
 
 void *_Atomic ctxs_swift_binding_key = NULL;
 ctxs_store *_Atomic ctxs_swift_store = NULL;
+_Atomic int ctxs_swift_string_keys = 0;
 
 const char *ctxs_status_string(int status) {
     switch (status) {
@@ -131,6 +132,14 @@ int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *i
 
 int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id) {
     return ctxs_interner_find(&store->interner, bytes, length, id);
+}
+
+int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t *id) {
+    return ctxs_interner_cache_find(&store->interner, key0, key1, id);
+}
+
+void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id) {
+    ctxs_interner_cache_put(&store->interner, key0, key1, id);
 }
 
 int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t *length) {

@@ -122,6 +122,7 @@ extension TaskContext {
     /// ```swift
     /// let id = TaskContext.get("request_id") as? String
     /// ```
+    @inlinable
     public static func get(_ name: String) -> (any Sendable)? {
         guard let id = _Store.lookup(name) else { return nil }
         return _withStored(id) { _anyValue($0) }

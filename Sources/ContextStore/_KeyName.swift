@@ -1,3 +1,5 @@
+import CContextStore
+
 /// What a key's name is, in the store: the UTF-8 bytes of its canonical
 /// composition (Unicode NFC). Swift compares strings by canonical
 /// equivalence, so two names that are `==` (say "café" with a precomposed
@@ -7,9 +9,12 @@
 /// case, NUL bytes, the empty name, and compatibility forms ("ﬁ" and "fi"),
 /// which NFC leaves alone.
 ///
-/// ASCII is its own NFC, so an ASCII name (every name in practice) is
-/// passed on as it is, after a scan of its bytes a word at a time; only a
-/// name with a non-ASCII byte is normalised, which allocates.
+/// A string whose scalars are all below U+0300 is its own NFC (no scalar
+/// there changes under NFC, and none composes with another: the first
+/// combining mark is U+0300), so such a name (every ASCII name, and Latin-1
+/// ones such as "café" spelled with "é") is passed on as it is, after a scan
+/// of its bytes, eight at a time while they are ASCII; any other name is
+/// normalised, which allocates.
 ///
 /// The C API takes exact bytes and normalises nothing: a C caller meets a
 /// Swift name by passing its NFC bytes.
@@ -17,25 +22,78 @@
 func _withKeyNameBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
     var name = name
     let ascii: R? = name.withUTF8 { bytes in
-        _isASCII(UnsafeRawBufferPointer(bytes)) ? body(UnsafeRawBufferPointer(bytes)) : nil
+        _isTriviallyNFC(UnsafeRawBufferPointer(bytes)) ? body(UnsafeRawBufferPointer(bytes)) : nil
     }
     if let ascii { return ascii }
     // The standard library's own normaliser (the one `==` and hashing use).
     return name._nfcCodeUnits.withUnsafeBytes(body)
 }
 
-/// Whether every byte is below 0x80, eight at a time.
+/// Whether the UTF-8 `bytes` encode only scalars below U+0300: every byte
+/// is below 0xCC (0xCC is the lead byte of U+0300 ... U+033F, and every
+/// higher scalar has a higher lead byte). Eight bytes at a time while they
+/// are ASCII.
 @inlinable
-func _isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+func _isTriviallyNFC(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var i = 0
     let count = bytes.count
     while i + 8 <= count {
-        if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+        if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
         i += 8
     }
     while i < count {
-        if bytes[i] >= 0x80 { return false }
+        if bytes[i] >= 0xCC { return false }
         i += 1
     }
     return true
+}
+
+/// A name's cache key (see `ctxs_intern_cache_find`): the String's own two
+/// words, when they determine its contents. A small string (up to 15 UTF-8
+/// bytes on 64-bit platforms) holds its bytes in those words; an immortal
+/// one (a literal) points to storage that is never freed. Any other
+/// string's words point to heap storage whose address a later string may
+/// reuse, so it has no key. Two strings with the same key are the same
+/// string, so they have the same name bytes.
+///
+/// This reads the standard library's string layout, which is ABI on 64-bit
+/// platforms. `_checkStringKeys` verifies it when the store is made and
+/// turns the cache off if it does not hold; `KeyNameCacheTests` checks it
+/// on every test run.
+@inlinable @inline(__always)
+func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
+    #if _pointerBitWidth(_64)
+        guard ctxs_swift_string_keys_get() != 0 else { return nil }
+        let (word0, word1) = unsafeBitCast(name, to: (UInt64, UInt64).self)
+        return word1 & (_isSmallBit | _isImmortalBit) != 0 ? (word0, word1) : nil
+    #else
+        return nil
+    #endif
+}
+
+/// Bits of a 64-bit String's second word (the standard library's
+/// `_StringObject` discriminator).
+@usableFromInline let _isImmortalBit: UInt64 = 1 << 63
+@usableFromInline let _isSmallBit: UInt64 = 1 << 61
+
+/// Whether `_cacheKey`'s reading of the string layout holds here: small
+/// strings carry their bytes and the small bit, literals the immortal bit,
+/// and a string built at run time neither.
+func _checkStringKeys() -> Bool {
+    #if _pointerBitWidth(_64)
+        guard MemoryLayout<String>.size == 16 else { return false }
+        func words(_ s: String) -> (UInt64, UInt64) { unsafeBitCast(s, to: (UInt64, UInt64).self) }
+        let small = words("ab")
+        let smallUnicode = words("\u{E9}")
+        let literal = words("a literal name that is longer than fifteen bytes")
+        var built = String(repeating: "x", count: 40)
+        built.append("y")
+        let runtime = words(built)
+        return small.0 == 0x6261 && small.1 & _isSmallBit != 0
+            && smallUnicode.1 & _isSmallBit != 0
+            && literal.1 & _isImmortalBit != 0 && literal.1 & _isSmallBit == 0
+            && runtime.1 & (_isImmortalBit | _isSmallBit) == 0
+    #else
+        return false
+    #endif
 }

@@ -216,6 +216,7 @@ void test_refcount(harness *h);
 void test_alloc_failure(harness *h);
 /* test_interning.c */
 void test_interning(harness *h);
+void test_intern_cache(harness *h);
 /* test_threads.c */
 void test_threads_slot(harness *h);
 void test_threads_fork(harness *h);

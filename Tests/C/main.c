@@ -51,6 +51,7 @@ static const struct {
     {"slots_chained", test_slots_chained},
     {"slot_chain_64", test_slot_chain},
     {"interning", test_interning},
+    {"intern_cache", test_intern_cache},
     {"threads_slot", test_threads_slot},
     {"threads_fork", test_threads_fork},
     {"threads_intern", test_threads_intern},

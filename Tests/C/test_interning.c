@@ -6,6 +6,7 @@
 
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,49 @@ void test_interning(harness *h) {
         free(sorted);
         free(ids);
     }
+}
+
+/* The key cache: a hit returns what was put, a miss nothing; a key maps
+ * to the id last put for it, and many threads putting and finding at once
+ * never pair one key with another's id (TSan watches the seqlock). */
+typedef struct cache_worker {
+    ctxs_store *store;
+    int thread;
+    _Atomic int *mismatches;
+} cache_worker;
+
+static void *cache_run(void *arg) {
+    cache_worker *w = arg;
+    for (uint64_t round = 0; round < 200; round++) {
+        for (uint64_t k = (uint64_t)w->thread; k < 4096; k += 3) {
+            uint64_t id = 0;
+            /* Each key's id is a function of it, so any hit can be checked. */
+            if (ctxs_intern_cache_find(w->store, k, ~k, &id) == 1 && id != k * 2 + 1)
+                atomic_fetch_add(w->mismatches, 1);
+            ctxs_intern_cache_put(w->store, k, ~k, k * 2 + 1);
+        }
+    }
+    return NULL;
+}
+
+void test_intern_cache(harness *h) {
+    ctxs_store *s = h->store;
+    uint64_t id = 7;
+    CHECK_EQ(ctxs_intern_cache_find(s, 1, 2, &id), 0);
+    CHECK_EQ(id, 7); /* untouched on a miss */
+    ctxs_intern_cache_put(s, 1, 2, 42);
+    CHECK_EQ(ctxs_intern_cache_find(s, 1, 2, &id), 1);
+    CHECK_EQ(id, 42);
+    CHECK_EQ(ctxs_intern_cache_find(s, 2, 1, &id), 0);
+    CHECK_EQ(ctxs_intern_cache_find(s, 1, 3, &id), 0);
+
+    _Atomic int mismatches = 0;
+    pthread_t threads[3];
+    cache_worker workers[3];
+    for (int t = 0; t < 3; t++) {
+        workers[t] = (cache_worker){s, t, &mismatches};
+        REQUIRE(pthread_create(&threads[t], NULL, cache_run, &workers[t]) == 0);
+    }
+    for (int t = 0; t < 3; t++) pthread_join(threads[t], NULL);
+    CHECK_EQ(atomic_load(&mismatches), 0);
 }

@@ -49,7 +49,8 @@ struct Options {
 func emit(_ id: String, _ what: String, _ bound: Target.Bound?, _ limit: Double?, _ outcome: Outcome) {
     let fields: [String] =
         [
-            id, what, bound.map { $0 == .atMost ? "at-most" : "at-least" } ?? "report",
+            id, what,
+            bound.map { $0 == .atMost ? "at-most" : $0 == .atLeast ? "at-least" : "report" } ?? "report",
             limit.map { String($0) } ?? "-",
         ]
         + [0.5, 0.1, 0.9, 0, 1].map { String(format3(quantile(outcome.ratios, $0))) }
@@ -86,7 +87,7 @@ func run(_ options: Options) async {
     }
     for target in targets(matching: options.filter) {
         let outcome = await measure(target, rounds: options.rounds, block: options.block)
-        emit(target.id, target.what, target.bound, target.limit, outcome)
+        emit(target.id, target.what, target.bound, target.bound == .report ? nil : target.limit, outcome)
     }
     for (n, limit) in [(1, 1.0), (8, 1.0), (65536, 2.0)] {
         let id = "first-write-python-\(n)"

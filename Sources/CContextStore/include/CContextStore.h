@@ -155,6 +155,17 @@ int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *i
  * Returns 1 and sets *id if the name was interned, 0 otherwise. */
 int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id);
 
+/* A small lossy cache in front of ctxs_intern_find, for callers that can
+ * name a name by two words more cheaply than by its bytes (the Swift layer
+ * keys a small or immortal String by its own bits). The caller promises
+ * that equal keys always stand for the same name, and puts only ids this
+ * store handed out for that name.
+ * ctxs_intern_cache_find returns 1 and sets *id on a hit, else 0.
+ * ctxs_intern_cache_put remembers key -> id, unless another thread is
+ * writing the same entry. Neither allocates nor takes a lock. */
+int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t *id);
+void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
+
 /* The name of an interned id.
  * Returns 1 and sets *bytes (borrowed from the store: valid until the store
  * is destroyed) and *length, or 0 if `id` was not handed out by this store. */
@@ -378,6 +389,19 @@ static inline ctxs_store *ctxs_swift_store_get(void) {
 
 static inline void ctxs_swift_store_publish(ctxs_store *store) {
     atomic_store_explicit(&ctxs_swift_store, store, memory_order_release);
+}
+
+/* 1 once the Swift layer has checked, on this platform, how it derives
+ * name cache keys from strings (see ctxs_intern_cache_find); 0 until then,
+ * or for good if the check failed. */
+extern _Atomic int ctxs_swift_string_keys;
+
+static inline int ctxs_swift_string_keys_get(void) {
+    return atomic_load_explicit(&ctxs_swift_string_keys, memory_order_relaxed);
+}
+
+static inline void ctxs_swift_string_keys_publish(int on) {
+    atomic_store_explicit(&ctxs_swift_string_keys, on, memory_order_relaxed);
 }
 
 /* --------------------------------------------------------- thread slots */
