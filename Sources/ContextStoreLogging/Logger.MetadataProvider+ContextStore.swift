@@ -39,7 +39,8 @@ extension Logger.MetadataProvider {
     /// ```
     public static func contextStore(_ keys: [ContextMetadataKey]) -> Logger.MetadataProvider {
         Logger.MetadataProvider {
-            var metadata: Logger.Metadata = [:]
+            // Sized once: a dictionary that grows while it is filled rehashes.
+            var metadata = Logger.Metadata(minimumCapacity: keys.count)
             for key in keys {
                 if let value = key.read() { metadata[key.label] = value }
             }

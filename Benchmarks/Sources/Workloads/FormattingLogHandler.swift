@@ -22,18 +22,25 @@ public struct FormattingLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        // Merged only when both sides have entries: a dictionary that is
+        // taken whole is shared, not copied (as swift-log's own handlers do).
         var all = metadata
-        if let provided = metadataProvider?.get(), !provided.isEmpty {
-            all.merge(provided) { _, new in new }
-        }
-        if let explicit = event.metadata, !explicit.isEmpty {
-            all.merge(explicit) { _, new in new }
-        }
+        if let provided = metadataProvider?.get() { merge(provided, into: &all) }
+        if let explicit = event.metadata { merge(explicit, into: &all) }
         var line = "\(event.level) \(label):"
         for (key, value) in all.sorted(by: { $0.key < $1.key }) {
             line += " \(key)=\(value)"
         }
         line += " \(event.message)"
         sink(line)
+    }
+
+    private func merge(_ extra: Logger.Metadata, into all: inout Logger.Metadata) {
+        if extra.isEmpty { return }
+        if all.isEmpty {
+            all = extra
+        } else {
+            all.merge(extra) { _, new in new }
+        }
     }
 }
