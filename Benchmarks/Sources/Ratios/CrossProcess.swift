@@ -27,26 +27,9 @@ func firstWriteAgainstPython(n: Int, rounds: Int) async -> Outcome? {
     }
     let ops = 200_000
     _ = await seconds(ours, ops)  // warm-up
-    var ratios: [Double] = []
-    var oursNs: [Double] = []
-    var theirs: [Double] = []
-    for round in 0..<rounds {
-        var a = 0.0
-        var b = 0.0
-        if round % 2 == 0 {
-            a = await seconds(ours, ops) * 1e9 / Double(ops)
-            guard let p = pythonFirstWrite(python, script, n) else { return nil }
-            b = p
-        } else {
-            guard let p = pythonFirstWrite(python, script, n) else { return nil }
-            b = p
-            a = await seconds(ours, ops) * 1e9 / Double(ops)
-        }
-        ratios.append(a / b)
-        oursNs.append(a)
-        theirs.append(b)
-    }
-    return Outcome(ratios: ratios, ours: oursNs, baseline: theirs)
+    return await interleave(
+        rounds: rounds, ours: { await seconds(ours, ops) * 1e9 / Double(ops) },
+        baseline: { pythonFirstWrite(python, script, n) })
 }
 
 /// CPython's ns per first write after a fork at `n` keys (reference.py
@@ -90,22 +73,6 @@ func contention(rounds: Int) async -> Outcome {
     }
     _ = await pair(shared: true)
     _ = await pair(shared: false)
-    var ratios: [Double] = []
-    var sharedNs: [Double] = []
-    var ownNs: [Double] = []
-    for round in 0..<rounds {
-        let s: Double
-        let o: Double
-        if round % 2 == 0 {
-            s = await pair(shared: true)
-            o = await pair(shared: false)
-        } else {
-            o = await pair(shared: false)
-            s = await pair(shared: true)
-        }
-        ratios.append(s / o)
-        sharedNs.append(s)
-        ownNs.append(o)
-    }
-    return Outcome(ratios: ratios, ours: sharedNs, baseline: ownNs)
+    return await interleave(
+        rounds: rounds, ours: { await pair(shared: true) }, baseline: { await pair(shared: false) })!
 }

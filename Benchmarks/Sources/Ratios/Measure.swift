@@ -28,9 +28,9 @@ struct Target: Sendable {
 /// What one target measured: the ratio per round, and ns per operation of
 /// each side per round.
 struct Outcome {
-    let ratios: [Double]
-    let ours: [Double]
-    let baseline: [Double]
+    var ratios: [Double]
+    var ours: [Double]
+    var baseline: [Double]
 }
 
 func now() -> Double {
@@ -65,24 +65,37 @@ func measure(_ target: Target, rounds: Int, block: Double) async -> Outcome {
         _ = await seconds(target.ours, ops)
         _ = await seconds(target.baseline, ops)
     }
-    var ratios: [Double] = []
-    var ours: [Double] = []
-    var baseline: [Double] = []
+    let perOp = 1e9 / Double(ops)
+    return await interleave(
+        rounds: rounds, inverted: target.bound == .atLeast,
+        ours: { await seconds(target.ours, ops) * perOp },
+        baseline: { await seconds(target.baseline, ops) * perOp })!
+}
+
+/// `rounds` rounds of one figure of each side, in alternating order (ours
+/// first in even rounds), so that drift over the run moves both figures of
+/// a round alike. A round's ratio is ours ÷ baseline, or baseline ÷ ours
+/// when `inverted`. Returns nil when a side fails (returns nil).
+func interleave(
+    rounds: Int, inverted: Bool = false, ours: () async -> Double?, baseline: () async -> Double?
+) async -> Outcome? {
+    var outcome = Outcome(ratios: [], ours: [], baseline: [])
     for round in 0..<rounds {
-        let a: Double
-        let b: Double
+        var a: Double?
+        var b: Double?
         if round % 2 == 0 {
-            a = await seconds(target.ours, ops)
-            b = await seconds(target.baseline, ops)
+            a = await ours()
+            b = await baseline()
         } else {
-            b = await seconds(target.baseline, ops)
-            a = await seconds(target.ours, ops)
+            b = await baseline()
+            a = await ours()
         }
-        ours.append(a * 1e9 / Double(ops))
-        baseline.append(b * 1e9 / Double(ops))
-        ratios.append(target.bound == .atLeast ? b / a : a / b)
+        guard let a, let b else { return nil }
+        outcome.ours.append(a)
+        outcome.baseline.append(b)
+        outcome.ratios.append(inverted ? b / a : a / b)
     }
-    return Outcome(ratios: ratios, ours: ours, baseline: baseline)
+    return outcome
 }
 
 /// The q-quantile (0...1) of `values`, by linear interpolation.

@@ -29,12 +29,18 @@ public enum Request {
     /// The request with ContextStore.
     public static func contextStore() async {
         await TaskContext.run(inheriting: .copy) {
-            try! TaskContext.set(Keys.requestID, requestID)
-            try! TaskContext.set(Keys.user, user)
-            try! TaskContext.set(Keys.locale, locale)
-            try! TaskContext.set(Keys.attempt, 1)
+            writeValues()
             await contextStoreHandler()
         }
+    }
+
+    /// The middleware's four writes, into the request's fresh scope.
+    @inline(__always)
+    static func writeValues() {
+        try! TaskContext.set(Keys.requestID, requestID)
+        try! TaskContext.set(Keys.user, user)
+        try! TaskContext.set(Keys.locale, locale)
+        try! TaskContext.set(Keys.attempt, 1)
     }
 
     /// The handler part: the reads, then the child.
@@ -155,10 +161,7 @@ public enum Request {
     /// metadata provider.
     public static func contextStoreLogging() async {
         await TaskContext.run(inheriting: .copy) {
-            try! TaskContext.set(Keys.requestID, requestID)
-            try! TaskContext.set(Keys.user, user)
-            try! TaskContext.set(Keys.locale, locale)
-            try! TaskContext.set(Keys.attempt, 1)
+            writeValues()
             let logger = providerLogger
             logger.info("request received")
             await contextStoreHandler()
