@@ -56,8 +56,14 @@ public struct ContextMetadataKey: Sendable {
         // A typed key interns the name once, here, so each log line reads it
         // without hashing the name again.
         let key = ContextKey<any Sendable>(name)
+        // Most context values logged are strings: a typed read finds one by
+        // comparing a class pointer, where the value as `any Sendable` goes
+        // through a dynamic cast per case of `_metadataValue`. Same result:
+        // a String is logged as `.string` either way.
+        let string = ContextKey<String>(name)
         return ContextMetadataKey(contextName: name, label: label ?? name) {
-            TaskContext.get(key).map(_metadataValue)
+            if let value = TaskContext.get(string) { return .string(value) }
+            return TaskContext.get(key).map(_metadataValue)
         }
     }
 
