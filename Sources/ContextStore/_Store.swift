@@ -38,13 +38,7 @@ struct _Store: @unchecked Sendable {
     /// interning it if needed; nil when the store cannot allocate.
     @usableFromInline
     static func intern(_ name: String) -> UInt64? {
-        let key = _cacheKey(name)
-        var id: UInt64 = 0
-        if let key, ctxs_intern_cache_find(raw, key.0, key.1, &id) == 1 { return id }
-        let status = _withKeyNameBytes(name) { bytes in ctxs_intern(raw, bytes.baseAddress, bytes.count, &id) }
-        guard status == CTXS_OK.rawValue else { return nil }
-        if let key { ctxs_intern_cache_put(raw, key.0, key.1, id) }
-        return id
+        id(of: name) { bytes, id in ctxs_intern(raw, bytes.baseAddress, bytes.count, &id) == CTXS_OK.rawValue }
     }
 
     /// The id of `name` if some code has interned it, without interning it.
@@ -53,11 +47,17 @@ struct _Store: @unchecked Sendable {
     /// `get("key-0")`: 719 -> ... instructions).
     @usableFromInline
     static func lookup(_ name: String) -> UInt64? {
+        id(of: name) { bytes, id in ctxs_intern_find(raw, bytes.baseAddress, bytes.count, &id) == 1 }
+    }
+
+    /// The id of `name`: from the key cache when the name has a cache key,
+    /// else from `table` (given the name's bytes, it sets the id and says
+    /// whether it found one), whose answer is then cached.
+    private static func id(of name: String, _ table: (UnsafeRawBufferPointer, inout UInt64) -> Bool) -> UInt64? {
         let key = _cacheKey(name)
         var id: UInt64 = 0
         if let key, ctxs_intern_cache_find(raw, key.0, key.1, &id) == 1 { return id }
-        let found = _withKeyNameBytes(name) { bytes in ctxs_intern_find(raw, bytes.baseAddress, bytes.count, &id) }
-        guard found == 1 else { return nil }
+        guard _withKeyNameBytes(name, { table($0, &id) }) else { return nil }
         if let key { ctxs_intern_cache_put(raw, key.0, key.1, id) }
         return id
     }

@@ -2,9 +2,10 @@ import ContextStore
 import HashTreeCollections
 import ServiceContextModule
 
-// What the benchmarks measure, without the harness: ordo-one's suites (for
-// the tables) and the interleaved ratio runner (for the targets) run the
-// same code.
+// The fixtures every benchmark starts from, without the harness: ordo-one's
+// suites (for the tables) and the interleaved ratio runner (for the targets)
+// share these and the request workload. The per-operation loops are still
+// written in each (Benchmarks/*/ and Sources/Ratios/Targets.swift).
 
 /// A reference-type value, as a request's user or span would be.
 public final class Payload: Sendable {
