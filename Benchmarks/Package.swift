@@ -95,7 +95,11 @@ let package = Package(
         // or harness code is counted.
         .executableTarget(
             name: "InstructionCounts",
-            dependencies: [.product(name: "ContextStore", package: "ContextStore")],
+            dependencies: [
+                .product(name: "ContextStore", package: "ContextStore"),
+                "Workloads",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

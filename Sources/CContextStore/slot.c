@@ -338,6 +338,22 @@ int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *memo) {
     return stored;
 }
 
+int ctxs_slot_memo_replace(ctxs_slot *slot, void *expected, void *memo) {
+    if (expected == NULL || memo == NULL) return 0;
+    int replaced = 0;
+    ctxs_lock_acquire(&slot->lock);
+    /* The memo is still `expected` only if no write came since it was
+     * set (every write drops it), so `memo` describes the contents too. */
+    if (slot->memo == expected) {
+        ctxs_value_retain(slot->heap, memo);
+        slot->memo = memo;
+        replaced = 1;
+    }
+    ctxs_lock_release(&slot->lock);
+    if (replaced) ctxs_value_release(slot->heap, expected);
+    return replaced;
+}
+
 /* What a write leaves to release once the lock is dropped. */
 typedef struct stale {
     void *memo;

@@ -79,11 +79,16 @@ extension TaskContext {
     /// ```
     public static var current: TaskContext {
         guard let slot = _readSlot() else { return TaskContext() }
-        // A plain slot keeps the `_Map` made for its contents as its memo,
-        // so reading `current` again before the next write allocates nothing.
+        return TaskContext(_map: _snapshot(slot))
+    }
+
+    /// The slot's contents as a `_Map`. A plain slot keeps the `_Map` made
+    /// for its contents as its memo, so reading again before the next write
+    /// allocates nothing.
+    static func _snapshot(_ slot: OpaquePointer) -> _Map {
         var memo: UnsafeMutableRawPointer?
         if ctxs_slot_memo_get(slot, &memo) == 1, let memo {
-            return TaskContext(_map: Unmanaged<_Map>.fromOpaque(memo).takeRetainedValue())
+            return Unmanaged<_Map>.fromOpaque(memo).takeRetainedValue()
         }
         var raw: OpaquePointer?
         guard ctxs_slot_snapshot(slot, &raw) == CTXS_OK.rawValue, let raw else {
@@ -91,7 +96,7 @@ extension TaskContext {
         }
         let map = _Map(adopting: raw)
         _ = ctxs_slot_memo_set(slot, raw, Unmanaged.passUnretained(map).toOpaque())
-        return TaskContext(_map: map)
+        return map
     }
 
     /// The value under `key` in the current context, or nil if there is

@@ -7,9 +7,21 @@ final class _Map: @unchecked Sendable {
     // atomic, so any thread may read or release it; `raw` never changes.
     @usableFromInline let raw: OpaquePointer
 
+    /// Values other modules of this package derived from the contents (see
+    /// `TaskContext._derived`), newest first; immutable like the rest.
+    let derived: _Derived?
+
     /// Takes over a +1 reference.
     @usableFromInline init(adopting raw: OpaquePointer) {
         self.raw = raw
+        self.derived = nil
+    }
+
+    /// Takes over a +1 reference to the same contents as a map carrying
+    /// `derived`.
+    init(adopting raw: OpaquePointer, derived: _Derived) {
+        self.raw = raw
+        self.derived = derived
     }
 
     deinit {

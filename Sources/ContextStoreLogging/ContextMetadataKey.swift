@@ -43,8 +43,8 @@ public struct ContextMetadataKey: Sendable {
     /// ```
     public let label: String
 
-    /// Reads the value from the current context and converts it; nil when absent.
-    let read: @Sendable () -> Logger.MetadataValue?
+    /// Reads the value from a context and converts it; nil when absent.
+    let read: @Sendable (TaskContext) -> Logger.MetadataValue?
 
     /// Logs whatever value is stored under `name`, whatever its type, under
     /// `label` (by default `name` itself).
@@ -53,17 +53,11 @@ public struct ContextMetadataKey: Sendable {
     /// let provider = Logger.MetadataProvider.contextStore(.name("request_id"))
     /// ```
     public static func name(_ name: String, as label: String? = nil) -> ContextMetadataKey {
-        // A typed key interns the name once, here, so each log line reads it
-        // without hashing the name again.
+        // A typed key interns the name once, here, so that reading it does
+        // not hash the name again.
         let key = ContextKey<any Sendable>(name)
-        // Most context values logged are strings: a typed read finds one by
-        // comparing a class pointer, where the value as `any Sendable` goes
-        // through a dynamic cast per case of `_metadataValue`. Same result:
-        // a String is logged as `.string` either way.
-        let string = ContextKey<String>(name)
-        return ContextMetadataKey(contextName: name, label: label ?? name) {
-            if let value = TaskContext.get(string) { return .string(value) }
-            return TaskContext.get(key).map(_metadataValue)
+        return ContextMetadataKey(contextName: name, label: label ?? name) { context in
+            context[key].map(_metadataValue)
         }
     }
 
@@ -76,8 +70,8 @@ public struct ContextMetadataKey: Sendable {
     /// let provider = Logger.MetadataProvider.contextStore(.key(attempt))  // attempt=2
     /// ```
     public static func key<Value>(_ key: ContextKey<Value>, as label: String? = nil) -> ContextMetadataKey {
-        ContextMetadataKey(contextName: key.name, label: label ?? key.name) {
-            TaskContext.get(key).map(_metadataValue)
+        ContextMetadataKey(contextName: key.name, label: label ?? key.name) { context in
+            context[key].map(_metadataValue)
         }
     }
 
@@ -96,8 +90,8 @@ public struct ContextMetadataKey: Sendable {
         as label: String? = nil,
         _ transform: @escaping @Sendable (Value) -> Logger.MetadataValue?
     ) -> ContextMetadataKey {
-        ContextMetadataKey(contextName: key.name, label: label ?? key.name) {
-            TaskContext.get(key).flatMap(transform)
+        ContextMetadataKey(contextName: key.name, label: label ?? key.name) { context in
+            context[key].flatMap(transform)
         }
     }
 }

@@ -37,14 +37,32 @@ extension Logger.MetadataProvider {
     /// let keys: [ContextMetadataKey] = ["request_id", "user_id"]
     /// let logger = Logger(label: "api", metadataProvider: .contextStore(keys))
     /// ```
+    ///
+    /// The metadata is made once per version of the context (the scope's
+    /// contents between two writes) and kept with it, so the lines a
+    /// handler logs between two writes share one dictionary. The keys'
+    /// transforms therefore run once per version, not once per line, and
+    /// must be pure functions of the value.
     public static func contextStore(_ keys: [ContextMetadataKey]) -> Logger.MetadataProvider {
-        Logger.MetadataProvider {
-            // Sized once: a dictionary that grows while it is filled rehashes.
-            var metadata = Logger.Metadata(minimumCapacity: keys.count)
-            for key in keys {
-                if let value = key.read() { metadata[key.label] = value }
-            }
-            return metadata
+        let owner = _ProviderIdentity()
+        return Logger.MetadataProvider {
+            TaskContext._derived(by: owner) { context in
+                // Sized once: a dictionary that grows while it is filled rehashes.
+                var metadata = Logger.Metadata(minimumCapacity: keys.count)
+                for key in keys {
+                    if let value = key.read(context) { metadata[key.label] = value }
+                }
+                return _KeptMetadata(metadata)
+            }?.metadata ?? [:]
         }
     }
+}
+
+/// What tells one provider's metadata, kept with a context, from another's.
+private final class _ProviderIdentity: Sendable {}
+
+/// One provider's metadata for one version of a context.
+private final class _KeptMetadata: Sendable {
+    let metadata: Logger.Metadata
+    init(_ metadata: Logger.Metadata) { self.metadata = metadata }
 }

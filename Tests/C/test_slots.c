@@ -94,6 +94,7 @@ void test_slot_model(harness *h) {
 void test_slot_borrow(harness *h) {
     ctxs_store *s = h->store;
     tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *m1 = tv_new(h, 3), *m2 = tv_new(h, 4);
+    tracker *m3 = tv_new(h, 5);
     ctxs_slot *parent = ctxs_slot_create(s, NULL, NULL);
     REQUIRE(parent != NULL);
     ctxs_slot *child = ctxs_slot_create(s, NULL, parent);
@@ -147,6 +148,19 @@ void test_slot_borrow(harness *h) {
     REQUIRE(ctxs_slot_snapshot(parent, &snap) == CTXS_OK);
     CHECK_EQ(ctxs_slot_memo_set(parent, snap, m2), 1);
     ctxs_map_release(snap);
+    /* A replace swaps the memo only while it is still the expected one. */
+    CHECK_EQ(ctxs_slot_memo_replace(parent, m1, m3), 0); /* m1 is gone */
+    CHECK_EQ(ctxs_slot_memo_replace(parent, m2, NULL), 0);
+    CHECK_EQ(atomic_load(&m3->retains), 0);
+    CHECK_EQ(ctxs_slot_memo_replace(parent, m2, m3), 1);
+    CHECK_EQ(atomic_load(&m2->retains), atomic_load(&m2->releases)); /* the slot let go */
+    v = NULL;
+    CHECK_EQ(ctxs_slot_memo_get(parent, &v), 1);
+    CHECK(v == m3);
+    if (v != NULL) tv_put(h, v);
+    CHECK_EQ(ctxs_slot_assoc(parent, 7, a), CTXS_OK);
+    CHECK_EQ(atomic_load(&m3->retains), atomic_load(&m3->releases)); /* dropped by the write */
+    CHECK_EQ(ctxs_slot_memo_replace(parent, m3, m1), 0);             /* no memo now */
     CHECK_EQ(ctxs_slot_clear(child), CTXS_OK);
     ctxs_slot_release(child);
     ctxs_slot_release(parent); /* drops the memo too */
@@ -155,6 +169,7 @@ void test_slot_borrow(harness *h) {
     tv_drop(b);
     tv_drop(m1);
     tv_drop(m2);
+    tv_drop(m3);
 }
 
 /* ================================================================= slots */

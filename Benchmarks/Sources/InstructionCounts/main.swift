@@ -11,6 +11,8 @@
 // Only synchronous paths: valgrind on this VM stops a Swift program that
 // starts a second thread, and any `Task` would.
 import ContextStore
+import Logging
+import Workloads
 
 #if canImport(Glibc)
     import Glibc
@@ -71,6 +73,23 @@ let operations: [String: (Int) -> Void] = [
     "get-name": { iterations in
         TaskContext.run(with: context(8)) {
             for _ in 0..<iterations { blackHole(TaskContext.get("key-0")) }
+        }
+    },
+    // One log line through ContextStoreLogging's provider (4 keys), into a
+    // handler that formats the metadata.
+    "log-provider": { iterations in
+        TaskContext.run(inheriting: .copy) {
+            Request.writeValuesForProbe()
+            let logger = Request.providerLogger
+            for _ in 0..<iterations { logger.info("request received") }
+        }
+    },
+    // The same line through swift-log's task-local logger, its 4 values
+    // merged by `withLogger(mergingMetadata:)`.
+    "log-tasklocal": { iterations in
+        Request.bootstrapLogging()
+        withLogger(mergingMetadata: Request.swiftLogMetadata) { _ in
+            for _ in 0..<iterations { Logger.current.info("request received") }
         }
     },
     // The first write after a fork: a copy scope over 8 keys and one set.

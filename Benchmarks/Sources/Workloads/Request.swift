@@ -34,6 +34,9 @@ public enum Request {
         }
     }
 
+    /// The middleware's four writes, for the instruction-count probe.
+    public static func writeValuesForProbe() { writeValues() }
+
     /// The middleware's four writes, into the request's fresh scope.
     @inline(__always)
     static func writeValues() {
@@ -177,12 +180,7 @@ public enum Request {
     /// Needs `LoggingSystem` bootstrapped with `FormattingLogHandler`
     /// (`Request.bootstrapLogging()`).
     public static func swiftLogTaskLocal() async {
-        await withLogger(
-            mergingMetadata: [
-                "request_id": .string(requestID), "user": .string(user), "locale": .string(locale),
-                "attempt": .stringConvertible(1),
-            ]
-        ) { logger in
+        await withLogger(mergingMetadata: swiftLogMetadata) { logger in
             logger.info("request received")
             for _ in 0..<5 {
                 sink(Logger.current[metadataKey: "request_id"])
@@ -201,6 +199,15 @@ public enum Request {
             Logger.current.info("responding")
             Logger.current.info("request done")
         }
+    }
+
+    /// The four values as swift-log metadata, as the swift-log variant
+    /// merges them.
+    public static var swiftLogMetadata: Logger.Metadata {
+        [
+            "request_id": .string(requestID), "user": .string(user), "locale": .string(locale),
+            "attempt": .stringConvertible(1),
+        ]
     }
 
     /// Bootstraps swift-log with `FormattingLogHandler` (once per process),

@@ -318,6 +318,13 @@ void ctxs_slot_read_end(ctxs_slot *held);
 int ctxs_slot_memo_get(ctxs_slot *slot, void **memo);
 int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *memo);
 
+/* Replaces the memo with `memo` (retained) if it is still `expected`: the
+ * owner's way to swap in a richer object for the same contents. Returns 1
+ * if replaced (`expected` then has options.release called for the slot's
+ * reference, outside the lock), else 0 (nothing retained or released;
+ * also for a NULL argument). */
+int ctxs_slot_memo_replace(ctxs_slot *slot, void *expected, void *memo);
+
 /* Sets key -> value in the slot (in its own layer, for a chained slot).
  * Atomic with respect to every other slot operation: no update is lost.
  * Returns CTXS_OK, CTXS_EINVAL (value NULL) or CTXS_ENOMEM (slot unchanged). */
