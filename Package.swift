@@ -1,4 +1,6 @@
 // swift-tools-version:6.1
+// ContextStore. Copyright (c) 2026 the ContextStore authors.
+// Licensed under the Apache License, Version 2.0: see LICENSE.
 import PackageDescription
 
 // The `ContextStore` product depends on no other package. The jemalloc
@@ -22,10 +24,14 @@ let package = Package(
             description: "Build the jemalloc allocator backend (links libjemalloc; needs libjemalloc-dev)."
         )
     ],
+    // Lowest versions each integration builds and passes its tests with
+    // (CONTRIBUTING.md says how they were checked): swift-log 1.7.0 has
+    // `InMemoryLogging` (the tests; the metadata provider needs 1.5.0),
+    // swift-service-context 1.3.0 has `ServiceContextKey.name`.
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-distributed-tracing", exact: "1.7.3"),
-        .package(url: "https://github.com/apple/swift-service-context", exact: "1.5.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.7.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-service-context", from: "1.3.0"),
         // Build-time only (`make docs`): a command plugin, linked into no product.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],

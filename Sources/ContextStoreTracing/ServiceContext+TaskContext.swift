@@ -1,5 +1,6 @@
 import ContextStore
 import Instrumentation
+import ServiceContextModule
 
 extension ServiceContext {
     /// A ContextStore context carried inside this service context: where

@@ -1,5 +1,6 @@
 import ContextStore
 import Instrumentation
+import ServiceContextModule
 
 /// Moves values between ContextStore and swift-service-context's
 /// `ServiceContext`, the context that swift-distributed-tracing and the

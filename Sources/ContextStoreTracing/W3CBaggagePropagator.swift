@@ -1,5 +1,6 @@
 import ContextStore
 import Instrumentation
+import ServiceContextModule
 
 /// Carries chosen context keys across processes in the W3C `baggage`
 /// header (https://www.w3.org/TR/baggage/), as a swift-distributed-tracing

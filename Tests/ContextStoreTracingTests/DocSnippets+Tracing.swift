@@ -1,6 +1,7 @@
 import ContextStore
 import ContextStoreTracing
 import Instrumentation
+import ServiceContextModule
 import Testing
 
 // Mirrors the baggage and ServiceContext snippets of PropagatingContext.md

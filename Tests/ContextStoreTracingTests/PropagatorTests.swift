@@ -1,6 +1,7 @@
 import ContextStore
 import ContextStoreTracing
 import Instrumentation
+import ServiceContextModule
 import Testing
 
 // W3CBaggagePropagator: only listed keys cross, in both directions; as an
