@@ -7,7 +7,9 @@ backend figures and the Python reference figures, and writes:
 
   Benchmarks/RESULTS.md        the tables, the targets and the machine
   Benchmarks/Results/chart.svg get and set cost against n (gnuplot)
-  README.md                    the same tables, between the bench markers
+  README.md                    a short summary between the bench markers: the
+                               run's date and machine, targets met, a few
+                               headline ratios, a link to RESULTS.md
 
 Every figure is a median over the run's samples. Nothing is typed in.
 
