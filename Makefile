@@ -18,7 +18,7 @@ DEPS_PACKAGES := libjemalloc-dev gnuplot-nox
 # ---------------------------------------------------------------- the C harness
 C_INCLUDE := Sources/CContextStore/include
 C_SOURCES = $(wildcard Sources/CContextStore/*.c)
-C_HEADERS = $(wildcard Sources/CContextStore/*.h) $(C_INCLUDE)/CContextStore.h
+C_HEADERS = $(wildcard Sources/CContextStore/*.h $(C_INCLUDE)/*.h)
 TEST_C_SOURCES = $(wildcard Tests/C/*.c)
 TEST_C_HEADERS = $(wildcard Tests/C/*.h)
 TEST_C_BUILD := Tests/C/build

@@ -13,6 +13,8 @@
 #ifdef CTXS_CHECK_INVARIANTS
 #include "hamt.h"
 
+#include "CContextStoreSPI.h" /* declares the checker and introspection */
+
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -66,7 +66,7 @@ int ctxs_interner_intern(ctxs_interner *interner, const void *bytes, size_t leng
 int ctxs_interner_find(ctxs_interner *interner, const void *bytes, size_t length, uint64_t *id);
 int ctxs_interner_name(ctxs_interner *interner, uint64_t id, const void **bytes, size_t *length);
 
-/* ctxs_intern_cache_find and _put (see CContextStore.h). */
+/* ctxs_intern_cache_find and _put (see CContextStoreSPI.h). */
 int ctxs_interner_cache_find(ctxs_interner *interner, uint64_t key0, uint64_t key1, uint64_t *id);
 void ctxs_interner_cache_put(ctxs_interner *interner, uint64_t key0, uint64_t key1, uint64_t id);
 

@@ -15,6 +15,8 @@
  */
 #include "store.h"
 
+#include "CContextStoreSPI.h" /* defines the test hooks, the name cache, the Swift globals */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 
 extension TaskContext {
     /// The one task-local behind every context scope.

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 
 /// What a key's name is, in the store: the UTF-8 bytes of its canonical
 /// composition (Unicode NFC). Swift compares strings by canonical

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 
 /// The process-wide C store behind every ``TaskContext``, and the objects
 /// that carry Swift values through it.
@@ -15,8 +16,8 @@ struct _Store: @unchecked Sendable {
 
     @usableFromInline static let shared: _Store = {
         var options = ctxs_store_options()
-        options.retain = { _, value in _ = Unmanaged<AnyObject>.fromOpaque(value!).retain() }
-        options.release = { _, value in Unmanaged<AnyObject>.fromOpaque(value!).release() }
+        options.retain = { _, value in _ = Unmanaged<AnyObject>.fromOpaque(value).retain() }
+        options.release = { _, value in Unmanaged<AnyObject>.fromOpaque(value).release() }
         guard let raw = ctxs_store_create(&options) else {
             fatalError("ContextStore: cannot create the context store (out of memory)")
         }

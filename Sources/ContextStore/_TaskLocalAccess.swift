@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 
 // The one place that relies on a Swift runtime entry point that is exported
 // but not public API: `swift_task_localValueGet`, which `TaskLocal.get()`

@@ -1,14 +1,16 @@
 /*
  * harness.h: what every test of the pure-C harness shares.
  *
- * The harness uses only the public header, CContextStore.h, and runs every
- * test once per allocator backend: the arena, malloc, and jemalloc when the
- * build has it (main.c). Each test gets a fresh store whose values are
- * *trackers*: small heap objects with a reference count of their own, freed
- * by the harness when the count drops to zero. A retain the store never
- * balances leaves a tracker behind for LeakSanitizer; one release too many
- * frees it early, which AddressSanitizer reports as a use after free. After
- * each test the runner asserts that every object of the store is gone
+ * The harness uses the public header, CContextStore.h, and beside it the
+ * SPI header, CContextStoreSPI.h, for the test hooks (failing allocations
+ * one by one) and the trie's checker. It runs every test once per allocator
+ * backend: the arena, malloc, and jemalloc when the build has it (main.c).
+ * Each test gets a fresh store whose values are *trackers*: small heap
+ * objects with a reference count of their own, freed by the harness when
+ * the count drops to zero. A retain the store never balances leaves a
+ * tracker behind for LeakSanitizer; one release too many frees it early,
+ * which AddressSanitizer reports as a use after free. After each test the
+ * runner asserts that every object of the store is gone
  * (ctxs_store_statistics), that the value callbacks balance, and that
  * ctxs_store_destroy says CTXS_OK.
  *
@@ -32,6 +34,7 @@
 #define CTXS_TEST_HARNESS_H
 
 #include "CContextStore.h"
+#include "CContextStoreSPI.h"
 #include "check.h"
 #include "map_model.h"
 

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 import ContextStoreTestSupport
 import Dispatch
 import Foundation
@@ -152,7 +153,7 @@ struct ConcurrencyTests {
             runConcurrently(threads: Self.threads) { t in
                 var rng = SplitMix64(seed: UInt64(t))
                 for round in 0..<3_000 {
-                    let f = ctxs_map_fork(shared.raw)!
+                    let f = ctxs_map_fork(shared.raw)
                     let i = rng.below(count)
                     let k = UInt64(i) &* 0x9E37_79B9_7F4A_7C15
                     if find(f, k)?.bits != values[i] { log.record("fork lost key \(i)") }

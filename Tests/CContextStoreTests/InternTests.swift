@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 import ContextStoreTestSupport
 import Testing
 

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 import Testing
 
 /// Store-level contracts: creation, backends, destroy, statistics.

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 import ContextStoreTestSupport
 import Foundation
 import Testing
@@ -151,12 +152,12 @@ private func trackerFromContext(_ context: UnsafeMutableRawPointer?) -> Lifetime
 func trackedOptions(_ tracker: LifetimeTracker, backend: Backend) -> ctxs_store_options {
     var options = ctxs_store_options()
     options.retain = { context, value in
-        trackerFromContext(context).recordRetain(value!)
-        _ = Unmanaged<AnyObject>.fromOpaque(value!).retain()
+        trackerFromContext(context).recordRetain(value)
+        _ = Unmanaged<AnyObject>.fromOpaque(value).retain()
     }
     options.release = { context, value in
-        trackerFromContext(context).recordRelease(value!)
-        Unmanaged<AnyObject>.fromOpaque(value!).release()
+        trackerFromContext(context).recordRelease(value)
+        Unmanaged<AnyObject>.fromOpaque(value).release()
     }
     options.context = Unmanaged.passUnretained(tracker).toOpaque()
     options.backend = backend.c

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 import Testing
 
 @testable import ContextStore

@@ -12,6 +12,7 @@
 #define CTXS_FUZZ_H
 
 #include "CContextStore.h"
+#include "CContextStoreSPI.h"
 #include "model.h"
 
 #include <stdbool.h>

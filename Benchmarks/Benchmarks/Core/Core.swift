@@ -16,7 +16,7 @@ let benchmarks: @Sendable () -> Void = {
     let value = UnsafeMutableRawPointer(bitPattern: 0x1000)!
 
     for n in contextSizes {
-        var map = ctxs_map_new(store)!
+        var map = ctxs_map_new(store)
         for i in 0..<n {
             var next: OpaquePointer?
             _ = ctxs_map_assoc(map, ids[i], value, &next)

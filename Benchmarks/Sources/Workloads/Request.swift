@@ -14,15 +14,22 @@ public enum Request {
     /// The values a request writes. Literals, so that no variant pays for
     /// making strings.
     public static let requestID = "4bf92f3577b34da6a3ce929d0e0e4736"
+    /// The user the request writes.
     public static let user = "ada"
+    /// The locale the request writes.
     public static let locale = "en_US"
 
     // MARK: ContextStore
 
+    /// The typed keys of the four values.
     public enum Keys {
+        /// `request_id`, a String.
         public static let requestID = ContextKey<String>("request_id")
+        /// `user`, a String.
         public static let user = ContextKey<String>("user")
+        /// `locale`, a String.
         public static let locale = ContextKey<String>("locale")
+        /// `attempt`, an Int.
         public static let attempt = ContextKey<Int>("attempt")
     }
 
@@ -70,11 +77,16 @@ public enum Request {
 
     /// The request's state as one struct, bound in one task-local.
     public struct State: Sendable {
+        /// `request_id`.
         public var requestID = ""
+        /// `user`.
         public var user = ""
+        /// `locale`.
         public var locale = ""
+        /// `attempt`.
         public var attempt = 0
 
+        /// An empty state.
         public init() {}
 
         /// A read by name, as a user of a struct would write it.
@@ -89,6 +101,7 @@ public enum Request {
         }
     }
 
+    /// The bound state; nil outside any request.
     @TaskLocal public static var state: State?
 
     /// The request with a struct in a task-local: copy, write, bind.
@@ -121,10 +134,26 @@ public enum Request {
 
     // MARK: ServiceContext
 
-    public enum RequestIDKey: ServiceContextKey { public typealias Value = String }
-    public enum UserKey: ServiceContextKey { public typealias Value = String }
-    public enum LocaleKey: ServiceContextKey { public typealias Value = String }
-    public enum AttemptKey: ServiceContextKey { public typealias Value = Int }
+    /// `request_id` as a ServiceContext key.
+    public enum RequestIDKey: ServiceContextKey {
+        /// A String.
+        public typealias Value = String
+    }
+    /// `user` as a ServiceContext key.
+    public enum UserKey: ServiceContextKey {
+        /// A String.
+        public typealias Value = String
+    }
+    /// `locale` as a ServiceContext key.
+    public enum LocaleKey: ServiceContextKey {
+        /// A String.
+        public typealias Value = String
+    }
+    /// `attempt` as a ServiceContext key.
+    public enum AttemptKey: ServiceContextKey {
+        /// An Int.
+        public typealias Value = Int
+    }
 
     /// The request with ServiceContext: copy the current one, set, bind. It
     /// has no reads by name, so those four are typed reads too.

@@ -13,20 +13,59 @@
  *
  * Every exported symbol starts with `ctxs_` / `CTXS_`.
  *
+ * Headers. This one is the API: everything a C caller may use, each with
+ * its contract. Beside it, CContextStoreSPI.h holds what only
+ * ContextStore's own Swift layer and tests use (the allocation-failure
+ * hook, the trie checker, the Swift layer's globals and name cache); it is
+ * not API and may change in any release. A C caller that includes only
+ * this header sees none of it. The module map (include/module.modulemap)
+ * makes the same split for Swift: module CContextStore is this header,
+ * and module CContextStoreSPI is the other, which only a file that says
+ * `import CContextStoreSPI` sees. (A separate module rather than an
+ * explicit submodule: Swift finds a loaded submodule's declarations
+ * through an import of its parent, so any client importing CContextStore
+ * next to ContextStore, which loads the SPI, would have seen them.)
+ *
+ * Nullability. Every pointer in this header is non-NULL unless marked
+ * _Nullable (clang's assume_nonnull, between CTXS_ASSUME_NONNULL_BEGIN and
+ * _END; other compilers see no annotation). An out-parameter is
+ * `T *_Nullable *_Nonnull`, or `T *_Nullable *_Nullable` where the caller
+ * may pass NULL: the caller's variable may hold NULL before the call, and
+ * the contract says what the call stores in it.
+ *
  * Ownership rules, used in every contract below:
  *   "+1"        the caller receives a reference it must release exactly once.
  *   "borrowed"  valid only while the caller holds a reference to the object
  *               it came from; the caller must not release it.
- *   Values are opaque pointers. The store calls options.retain once when an
- *   entry for a value is created, and options.release once when the last map
- *   holding that entry is freed. Slot reads that hand a value out call
- *   options.retain for the caller, who then owns that reference.
- *   options.release is never called while the store holds a lock, so it
- *   may re-enter the store (a value's destructor may set a context).
- *   options.retain may be called under a slot's lock (a slot read retains
- *   the value it hands out before the lock is dropped, since a writer may
- *   free the entry right after): it must not block and must not call any
- *   function of the store. A reference count increment is what it is for.
+ *
+ * Value callbacks (ctxs_store_options.retain and .release). Values are
+ * opaque non-NULL pointers the store never looks into. The store calls
+ * options.retain once when an entry for a value is created, and
+ * options.release once when the last map holding that entry is freed.
+ * Slot reads that hand a value out (ctxs_slot_find) and ctxs_slot_memo_get
+ * call options.retain for the caller, who then owns that reference; the
+ * memo functions retain and release the memo with the same callbacks.
+ * Either callback may run on any thread, concurrently with itself and the
+ * other, and is called only with a non-NULL value.
+ *   options.retain may run under a slot's lock: a slot write that makes
+ *   an entry (ctxs_slot_assoc) makes it under the lock, a slot read
+ *   retains the value it hands out before the lock is dropped (a writer
+ *   may free the entry right after), and the memo functions retain under
+ *   it. Every other reader and writer of that slot spins meanwhile. So
+ *   retain must not block and must not call any function of the store
+ *   (the lock is not recursive): a reference count increment is what it
+ *   is for.
+ *   options.release never runs under a lock of the store. It runs on the
+ *   thread of whichever call drops the last reference to an entry or a
+ *   memo, after that call has dropped its locks: ctxs_map_release and
+ *   ctxs_slot_release, and also slot writes, ctxs_slot_recycle,
+ *   ctxs_slot_memo_replace, reads of a chained slot (a rebuilt view may
+ *   hold the last reference to an entry a writer has since replaced) and
+ *   ctxs_thread_slot_drop; or on a thread that exits with a thread slot
+ *   or a spare; or in ctxs_store_destroy (spares). So release may
+ *   re-enter the store (a value's destructor may set a context), except
+ *   that while it runs the calling thread's own slot is hidden (see
+ *   "thread slots" below).
  *
  * Thread safety: every function may be called from any thread at any time,
  * except ctxs_store_destroy, which needs every object of the store released.
@@ -51,9 +90,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Nullability: clang checks and Swift imports the annotations; for any other
+ * compiler they mean nothing and are defined away. */
+#if defined(__clang__)
+#define CTXS_ASSUME_NONNULL_BEGIN _Pragma("clang assume_nonnull begin")
+#define CTXS_ASSUME_NONNULL_END _Pragma("clang assume_nonnull end")
+#else
+#define CTXS_ASSUME_NONNULL_BEGIN
+#define CTXS_ASSUME_NONNULL_END
+#ifndef _Nullable
+#define _Nullable
+#endif
+#ifndef _Nonnull
+#define _Nonnull
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+CTXS_ASSUME_NONNULL_BEGIN
 
 /* ---------------------------------------------------------------- status */
 
@@ -74,8 +131,10 @@ typedef struct ctxs_store ctxs_store;
 typedef struct ctxs_map ctxs_map;
 typedef struct ctxs_slot ctxs_slot;
 
-/* Value callbacks. `context` is options.context, passed through untouched. */
-typedef void (*ctxs_value_fn)(void *context, void *value);
+/* Value callbacks (see "Value callbacks" above for when they run and what
+ * they may do). `context` is options.context, passed through untouched;
+ * `value` is never NULL. */
+typedef void (*ctxs_value_fn)(void *_Nullable context, void *value);
 
 /* Where the store's nodes, leaves, maps and slots come from. */
 typedef enum ctxs_backend {
@@ -89,16 +148,19 @@ typedef enum ctxs_backend {
 /* Options for ctxs_store_create. A zeroed struct means the sensible default:
  * no value callbacks (values are not owned) and the default backend. */
 typedef struct ctxs_store_options {
-    ctxs_value_fn retain;  /* called once per entry created; may be NULL */
-    ctxs_value_fn release; /* called once per entry freed; may be NULL */
-    void *context;         /* passed to retain and release */
-    ctxs_backend backend;  /* allocator backend */
+    ctxs_value_fn _Nullable retain;  /* called once per entry created, and for each value a
+                                        read hands out; may be NULL; may run under a slot's
+                                        lock, so it must not call the store */
+    ctxs_value_fn _Nullable release; /* called once per entry freed; may be NULL; runs with no
+                                        lock of the store held, so it may call the store */
+    void *_Nullable context;         /* passed to retain and release */
+    ctxs_backend backend;            /* allocator backend */
 } ctxs_store_options;
 
 /* Creates a store. `options` may be NULL (all defaults).
  * Returns the store, owned by the caller (free it with ctxs_store_destroy),
  * or NULL when an allocation fails or the backend is not built in. */
-ctxs_store *ctxs_store_create(const ctxs_store_options *options);
+ctxs_store *_Nullable ctxs_store_create(const ctxs_store_options *_Nullable options);
 
 /* Frees the store, its arena and its interned names. It first releases
  * every thread's spare object (ctxs_thread_spare_put) with options.release;
@@ -106,7 +168,7 @@ ctxs_store *ctxs_store_create(const ctxs_store_options *options);
  * Returns CTXS_OK, or CTXS_EBUSY (and frees nothing else; the store stays
  * usable) while any map or slot of the store is still live. NULL is
  * accepted and returns CTXS_OK. */
-int ctxs_store_destroy(ctxs_store *store);
+int ctxs_store_destroy(ctxs_store *_Nullable store);
 
 /* The backend the store actually uses (never CTXS_BACKEND_DEFAULT). */
 ctxs_backend ctxs_store_backend(const ctxs_store *store);
@@ -132,15 +194,6 @@ typedef struct ctxs_statistics {
 /* Fills *out with the store's counters. */
 void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out);
 
-/* Test hook: the `n`th allocation from now fails (n = 1: the next one) and
- * every later one succeeds again. n = 0 disarms the hook. Allocations that
- * fail this way return CTXS_ENOMEM exactly like a real failure. */
-void ctxs_store_fail_allocation(ctxs_store *store, uint64_t n);
-
-/* How many allocations the store has attempted so far (counting failed
- * ones): lets a test find every allocation point of an operation. */
-uint64_t ctxs_store_allocation_count(ctxs_store *store);
-
 /* ---------------------------------------------------------------- interning */
 
 /* Interns the name `bytes[0..length)` (any bytes, NUL allowed, length 0
@@ -149,27 +202,17 @@ uint64_t ctxs_store_allocation_count(ctxs_store *store);
  * names give distinct ids. Ids are a bijective mix of a counter, so they are
  * well spread and usable directly as trie hashes.
  * Returns CTXS_OK, or CTXS_ENOMEM (nothing interned, *id untouched). */
-int ctxs_intern(ctxs_store *store, const void *bytes, size_t length, uint64_t *id);
+int ctxs_intern(ctxs_store *store, const void *_Nullable bytes, size_t length, uint64_t *id);
 
-/* Looks the name up without interning it.
+/* Looks the name up without interning it (`bytes` as for ctxs_intern).
  * Returns 1 and sets *id if the name was interned, 0 otherwise. */
-int ctxs_intern_find(ctxs_store *store, const void *bytes, size_t length, uint64_t *id);
-
-/* A small lossy cache in front of ctxs_intern_find, for callers that can
- * name a name by two words more cheaply than by its bytes (the Swift layer
- * keys a small or immortal String by its own bits). The caller promises
- * that equal keys always stand for the same name, and puts only ids this
- * store handed out for that name.
- * ctxs_intern_cache_find returns 1 and sets *id on a hit, else 0.
- * ctxs_intern_cache_put remembers key -> id, unless another thread is
- * writing the same entry. Neither allocates nor takes a lock. */
-int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t *id);
-void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
+int ctxs_intern_find(ctxs_store *store, const void *_Nullable bytes, size_t length, uint64_t *id);
 
 /* The name of an interned id.
  * Returns 1 and sets *bytes (borrowed from the store: valid until the store
  * is destroyed) and *length, or 0 if `id` was not handed out by this store. */
-int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t *length);
+int ctxs_intern_name(ctxs_store *store, uint64_t id, const void *_Nullable *_Nonnull bytes,
+                     size_t *length);
 
 /* -------------------------------------------------------------------- maps */
 
@@ -182,7 +225,7 @@ ctxs_map *ctxs_map_fork(ctxs_map *map);
 /* Releases one reference. When the last goes, the map's nodes are freed and
  * every entry only it held is freed, calling options.release on its value.
  * NULL is ignored. */
-void ctxs_map_release(ctxs_map *map);
+void ctxs_map_release(ctxs_map *_Nullable map);
 
 /* The store a map belongs to (borrowed). */
 ctxs_store *ctxs_map_store(const ctxs_map *map);
@@ -192,19 +235,20 @@ size_t ctxs_map_count(const ctxs_map *map);
 
 /* Returns 1 and sets *value (borrowed from `map`) if `key` is present, 0 if
  * not. `value` may be NULL to test membership only. Never allocates. */
-int ctxs_map_find(const ctxs_map *map, uint64_t key, void **value);
+int ctxs_map_find(const ctxs_map *map, uint64_t key, void *_Nullable *_Nullable value);
 
 /* Persistent insert or replace. On CTXS_OK, *out is a new +1 map holding
  * key -> value (value retained once, by the new entry) and `map` is unchanged.
  * If key already maps to the very same value pointer, *out is `map` retained.
  * Returns CTXS_OK, CTXS_EINVAL (value is NULL), or CTXS_ENOMEM; on error *out
  * is untouched and nothing is retained. */
-int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out);
+int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *_Nullable value,
+                   ctxs_map *_Nullable *_Nonnull out);
 
 /* Persistent remove. On CTXS_OK, *out is a +1 map without `key` (`map`
  * retained if the key was absent) and `map` is unchanged. Removal keeps the
  * trie canonical. Returns CTXS_OK or CTXS_ENOMEM (*out untouched). */
-int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out);
+int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map *_Nullable *_Nonnull out);
 
 /* Trie geometry: each level takes CTXS_TRIE_BITS bits of a key, so a node
  * has CTXS_TRIE_FANOUT fragments, and a path from the root holds at most
@@ -216,36 +260,17 @@ int ctxs_map_without(ctxs_map *map, uint64_t key, ctxs_map **out);
 /* Iteration in trie order. The iterator borrows `map`: keep a reference to
  * the map while iterating. No allocation. */
 typedef struct ctxs_map_iter {
-    const void *nodes[CTXS_TRIE_LEVELS]; /* the path from the root, one node per level */
-    uint8_t positions[CTXS_TRIE_LEVELS]; /* the next slot to visit at each level */
-    int depth;                           /* index of the current level, -1 when done */
+    const void *_Nullable nodes[CTXS_TRIE_LEVELS]; /* the path from the root, one node per level */
+    uint8_t positions[CTXS_TRIE_LEVELS];           /* the next slot to visit at each level */
+    int depth;                                     /* index of the current level, -1 when done */
 } ctxs_map_iter;
 
 void ctxs_map_iter_init(ctxs_map_iter *iter, const ctxs_map *map);
 
 /* Returns 1 and sets *key and *value (borrowed) for the next entry, or 0 when
  * there is none left. key and value may be NULL. */
-int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *key, void **value);
-
-/* Shape introspection and the invariant checker, for tests and debugging.
- * Defined only in builds with CTXS_CHECK_INVARIANTS (hamt_debug.c), which
- * also check every map of up to 1,024 entries that a write makes. The
- * package's debug builds and the C harness define it; release builds have
- * neither the functions nor the per-write check. */
-
-/* Number of trie nodes reachable from `map`. */
-size_t ctxs_map_node_count(const ctxs_map *map);
-
-/* Deepest trie level holding an entry (0 for the root node; -1 if empty). */
-int ctxs_map_depth(const ctxs_map *map);
-
-/* Returns 1 if both maps have the same trie shape (bitmaps, key placement)
- * and the same value at every key, 0 otherwise. */
-int ctxs_map_same_shape(const ctxs_map *a, const ctxs_map *b);
-
-/* Checks every structural invariant of the trie (canonical form, bitmaps,
- * key prefixes, counts, refcounts > 0). Returns 1 if all hold, 0 if not. */
-int ctxs_map_check(const ctxs_map *map);
+int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *_Nullable key,
+                       void *_Nullable *_Nullable value);
 
 /* ------------------------------------------------------------------- slots */
 
@@ -257,14 +282,15 @@ int ctxs_map_check(const ctxs_map *map);
  *   The slot retains the parent.
  * Returns a +1 slot (release with ctxs_slot_release), or NULL when an
  * allocation fails or the arguments are invalid (nothing is retained). */
-ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent);
+ctxs_slot *_Nullable ctxs_slot_create(ctxs_store *store, ctxs_map *_Nullable initial,
+                                      ctxs_slot *_Nullable parent);
 
 /* Creates a plain slot whose current map is `map`, taking over the caller's
  * reference to it (+1 in): ctxs_slot_create(store, map, NULL) without the
  * fork and release of `map` that the caller would otherwise pair up.
  * Returns a +1 slot, or NULL (and `map` is not taken) when an allocation
  * fails or `map` is NULL or of another store. */
-ctxs_slot *ctxs_slot_adopt(ctxs_store *store, ctxs_map *map);
+ctxs_slot *_Nullable ctxs_slot_adopt(ctxs_store *store, ctxs_map *_Nullable map);
 
 /* Retains the slot and returns it (+1). The caller must hold a reference
  * already (or borrow one that cannot go away meanwhile): a release that
@@ -273,10 +299,10 @@ ctxs_slot *ctxs_slot_retain(ctxs_slot *slot);
 
 /* Releases one reference; the last one releases the slot's map and parent.
  * NULL is ignored. */
-void ctxs_slot_release(ctxs_slot *slot);
+void ctxs_slot_release(ctxs_slot *_Nullable slot);
 
 /* The slot's parent (borrowed), or NULL for a plain slot. */
-ctxs_slot *ctxs_slot_parent(const ctxs_slot *slot);
+ctxs_slot *_Nullable ctxs_slot_parent(const ctxs_slot *slot);
 
 /* Chain length: 0 for a plain slot, parent's depth + 1 for a chained one. */
 size_t ctxs_slot_depth(const ctxs_slot *slot);
@@ -291,7 +317,7 @@ size_t ctxs_slot_depth(const ctxs_slot *slot);
  * Returns 1 and sets *value (+1: options.retain was called for the caller)
  * if present, 0 if absent or hidden by a removal or clear in a chained layer.
  * `value` may be NULL to test presence (nothing is retained then). */
-int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value);
+int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void *_Nullable *_Nullable value);
 
 /* Borrowed read: like ctxs_slot_find, but instead of retaining the value
  * it leaves the lock of the slot that holds it (*held) taken, so the caller
@@ -300,7 +326,8 @@ int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value);
  * of the store, and should do nothing slow: writers of that slot wait.
  * Returns 1 (*value borrowed, *held locked) or 0 (absent or hidden; no lock
  * is held). Never allocates. */
-int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held);
+int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void *_Nullable *_Nonnull value,
+                         ctxs_slot *_Nullable *_Nonnull held);
 
 /* Ends a borrowed read: releases the lock ctxs_slot_read_begin left taken. */
 void ctxs_slot_read_end(ctxs_slot *held);
@@ -314,21 +341,22 @@ void ctxs_slot_read_end(ctxs_slot *held);
  * called for the caller) if the slot has one, else 0.
  * ctxs_slot_memo_set stores `memo` (retained) if the slot is plain, has no
  * memo, and its contents are still `map` (a map returned by
- * ctxs_slot_snapshot); returns 1 if stored, else 0 (nothing retained). */
-int ctxs_slot_memo_get(ctxs_slot *slot, void **memo);
-int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *memo);
+ * ctxs_slot_snapshot); returns 1 if stored, else 0 (nothing retained; also
+ * for a NULL memo). */
+int ctxs_slot_memo_get(ctxs_slot *slot, void *_Nullable *_Nonnull memo);
+int ctxs_slot_memo_set(ctxs_slot *slot, const ctxs_map *map, void *_Nullable memo);
 
 /* Replaces the memo with `memo` (retained) if it is still `expected`: the
  * owner's way to swap in a richer object for the same contents. Returns 1
  * if replaced (`expected` then has options.release called for the slot's
  * reference, outside the lock), else 0 (nothing retained or released;
  * also for a NULL argument). */
-int ctxs_slot_memo_replace(ctxs_slot *slot, void *expected, void *memo);
+int ctxs_slot_memo_replace(ctxs_slot *slot, void *_Nullable expected, void *_Nullable memo);
 
 /* Sets key -> value in the slot (in its own layer, for a chained slot).
  * Atomic with respect to every other slot operation: no update is lost.
  * Returns CTXS_OK, CTXS_EINVAL (value NULL) or CTXS_ENOMEM (slot unchanged). */
-int ctxs_slot_assoc(ctxs_slot *slot, uint64_t key, void *value);
+int ctxs_slot_assoc(ctxs_slot *slot, uint64_t key, void *_Nullable value);
 
 /* Removes key. In a chained slot the removal hides an inherited entry too.
  * Returns CTXS_OK or CTXS_ENOMEM (slot unchanged). */
@@ -360,56 +388,13 @@ int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map);
 /* The slot's effective contents as a plain map, in *out (+1). O(1) for a
  * plain slot; for a chained slot it merges the layers, O(layer entries).
  * Returns CTXS_OK or CTXS_ENOMEM (*out untouched). */
-int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out);
+int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map *_Nullable *_Nonnull out);
 
 /* Replaces the slot's contents with `map` (retained by the slot). In a
  * chained slot the map becomes the layer and hides everything inherited, so
  * a later snapshot equals `map`. Returns CTXS_OK or CTXS_EINVAL (a map of
  * another store). */
 int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map);
-
-/* ------------------------------------------------------- the Swift layer */
-
-/* One process-wide pointer the Swift layer publishes once (the address of
- * its task-local, which is its key in the runtime) and then reads on every
- * get. A C global read costs one load; a Swift global costs a lazy-init
- * check on every access. NULL until published. */
-#include <stdatomic.h>
-extern void *_Atomic ctxs_swift_binding_key;
-
-static inline void *ctxs_swift_binding_key_get(void) {
-    return atomic_load_explicit(&ctxs_swift_binding_key, memory_order_acquire);
-}
-
-static inline void ctxs_swift_binding_key_publish(void *key) {
-    atomic_store_explicit(&ctxs_swift_binding_key, key, memory_order_release);
-}
-
-/* The store the Swift layer uses, published once by its initialiser for the
- * same reason: the scope paths read it on every open and close. NULL until
- * published. */
-extern ctxs_store *_Atomic ctxs_swift_store;
-
-static inline ctxs_store *ctxs_swift_store_get(void) {
-    return atomic_load_explicit(&ctxs_swift_store, memory_order_acquire);
-}
-
-static inline void ctxs_swift_store_publish(ctxs_store *store) {
-    atomic_store_explicit(&ctxs_swift_store, store, memory_order_release);
-}
-
-/* 1 once the Swift layer has checked, on this platform, how it derives
- * name cache keys from strings (see ctxs_intern_cache_find); 0 until then,
- * or for good if the check failed. */
-extern _Atomic int ctxs_swift_string_keys;
-
-static inline int ctxs_swift_string_keys_get(void) {
-    return atomic_load_explicit(&ctxs_swift_string_keys, memory_order_relaxed);
-}
-
-static inline void ctxs_swift_string_keys_publish(int on) {
-    atomic_store_explicit(&ctxs_swift_string_keys, on, memory_order_relaxed);
-}
 
 /* --------------------------------------------------------- thread slots */
 
@@ -424,11 +409,11 @@ static inline void ctxs_swift_string_keys_publish(int on) {
  * Returns it borrowed (the thread owns it; it is released when the thread
  * exits, or by ctxs_thread_slot_drop), or NULL when an allocation fails or
  * a release callback is running on this thread (ctxs_thread_in_release). */
-ctxs_slot *ctxs_thread_slot(ctxs_store *store);
+ctxs_slot *_Nullable ctxs_thread_slot(ctxs_store *store);
 
 /* The calling thread's slot if it has one (borrowed), else NULL; NULL too
  * while a release callback runs on this thread. Never allocates. */
-ctxs_slot *ctxs_thread_slot_peek(ctxs_store *store);
+ctxs_slot *_Nullable ctxs_thread_slot_peek(ctxs_store *store);
 
 /* 1 while a release callback of any store runs on the calling thread, else 0. */
 int ctxs_thread_in_release(void);
@@ -454,8 +439,10 @@ void ctxs_thread_slot_drop(ctxs_store *store);
  * ctxs_thread_spare_take returns this thread's spare (the reference moves
  * to the caller) and leaves none, or returns NULL. Neither takes a lock
  * after a thread's first put. */
-int ctxs_thread_spare_put(ctxs_store *store, void *object);
-void *ctxs_thread_spare_take(ctxs_store *store);
+int ctxs_thread_spare_put(ctxs_store *store, void *_Nullable object);
+void *_Nullable ctxs_thread_spare_take(ctxs_store *store);
+
+CTXS_ASSUME_NONNULL_END
 
 #ifdef __cplusplus
 }

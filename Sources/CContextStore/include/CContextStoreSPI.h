@@ -1,0 +1,126 @@
+/*
+ * CContextStoreSPI.h: NOT API. For ContextStore's own Swift layer and
+ * tests only; anything here may change or go in any release.
+ *
+ * CContextStore.h is the API a C caller uses. This header holds what the
+ * package itself needs beyond it and no caller should build on: the test
+ * hooks (failing an allocation on purpose, counting allocations), the
+ * trie's checker and shape introspection, and the Swift layer's plumbing
+ * (the globals it publishes once and reads on hot paths, and its name
+ * cache keyed by a String's own bits). Swift reaches it as the module
+ * CContextStoreSPI (include/module.modulemap), a module of its own that
+ * `import CContextStore` does not bring in: a file that uses it says
+ * `import CContextStoreSPI`. C files include it by name, as the core's
+ * store.c and hamt_debug.c, the C harness (Tests/C) and the fuzzer
+ * (Tests/Fuzz) do.
+ *
+ * Nullability as in CContextStore.h: non-NULL unless marked _Nullable.
+ */
+#ifndef CCONTEXTSTORE_SPI_H
+#define CCONTEXTSTORE_SPI_H
+
+#include "CContextStore.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+CTXS_ASSUME_NONNULL_BEGIN
+
+/* ------------------------------------------------------------ test hooks */
+
+/* The `n`th allocation from now fails (n = 1: the next one) and every later
+ * one succeeds again. n = 0 disarms the hook. Allocations that fail this way
+ * return CTXS_ENOMEM exactly like a real failure. For single-threaded tests:
+ * under concurrency the count may miss allocations. */
+void ctxs_store_fail_allocation(ctxs_store *store, uint64_t n);
+
+/* How many allocations the store has attempted so far (counting failed
+ * ones): lets a test find every allocation point of an operation. */
+uint64_t ctxs_store_allocation_count(ctxs_store *store);
+
+/* ---------------------------------------------------- the trie's checker */
+
+/* Shape introspection and the invariant checker, for tests and debugging.
+ * Defined only in builds with CTXS_CHECK_INVARIANTS (hamt_debug.c), which
+ * also check every map of up to 1,024 entries that a write makes. The
+ * package's debug builds, the C harness and the fuzzer define it; release
+ * builds have neither the functions nor the per-write check. */
+
+/* Number of trie nodes reachable from `map`. */
+size_t ctxs_map_node_count(const ctxs_map *map);
+
+/* Deepest trie level holding an entry (0 for the root node; -1 if empty). */
+int ctxs_map_depth(const ctxs_map *map);
+
+/* Returns 1 if both maps have the same trie shape (bitmaps, key placement)
+ * and the same value at every key, 0 otherwise. */
+int ctxs_map_same_shape(const ctxs_map *a, const ctxs_map *b);
+
+/* Checks every structural invariant of the trie (canonical form, bitmaps,
+ * key prefixes, counts, refcounts > 0). Returns 1 if all hold, 0 if not. */
+int ctxs_map_check(const ctxs_map *map);
+
+/* ------------------------------------------------------- the Swift layer */
+
+/* A small lossy cache in front of ctxs_intern_find, for callers that can
+ * name a name by two words more cheaply than by its bytes (the Swift layer
+ * keys a small or immortal String by its own bits). The caller promises
+ * that equal keys always stand for the same name, and puts only ids this
+ * store handed out for that name.
+ * ctxs_intern_cache_find returns 1 and sets *id on a hit, else 0.
+ * ctxs_intern_cache_put remembers key -> id, unless another thread is
+ * writing the same entry. Neither allocates nor takes a lock. */
+int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t *id);
+void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
+
+/* One process-wide pointer the Swift layer publishes once (the address of
+ * its task-local, which is its key in the runtime) and then reads on every
+ * get. A C global read costs one load; a Swift global costs a lazy-init
+ * check on every access. NULL until published. */
+extern _Atomic(void *_Nullable) ctxs_swift_binding_key;
+
+static inline void *_Nullable ctxs_swift_binding_key_get(void) {
+    return atomic_load_explicit(&ctxs_swift_binding_key, memory_order_acquire);
+}
+
+static inline void ctxs_swift_binding_key_publish(void *key) {
+    atomic_store_explicit(&ctxs_swift_binding_key, key, memory_order_release);
+}
+
+/* The store the Swift layer uses, published once by its initialiser for the
+ * same reason: the scope paths read it on every open and close. NULL until
+ * published. */
+extern _Atomic(ctxs_store *_Nullable) ctxs_swift_store;
+
+static inline ctxs_store *_Nullable ctxs_swift_store_get(void) {
+    return atomic_load_explicit(&ctxs_swift_store, memory_order_acquire);
+}
+
+static inline void ctxs_swift_store_publish(ctxs_store *store) {
+    atomic_store_explicit(&ctxs_swift_store, store, memory_order_release);
+}
+
+/* 1 once the Swift layer has checked, on this platform, how it derives
+ * name cache keys from strings (see ctxs_intern_cache_find); 0 until then,
+ * or for good if the check failed. */
+extern _Atomic int ctxs_swift_string_keys;
+
+static inline int ctxs_swift_string_keys_get(void) {
+    return atomic_load_explicit(&ctxs_swift_string_keys, memory_order_relaxed);
+}
+
+static inline void ctxs_swift_string_keys_publish(int on) {
+    atomic_store_explicit(&ctxs_swift_string_keys, on, memory_order_relaxed);
+}
+
+CTXS_ASSUME_NONNULL_END
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CCONTEXTSTORE_SPI_H */
