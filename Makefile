@@ -258,7 +258,7 @@ bench-thresholds: ## Record the last run's malloc counts as the thresholds
 DOCS_DIR := .build/docs
 # The targets with a DocC catalog or public API worth a page; each gets an
 # archive in $(DOCS_DIR)/<target>. Targets not in this package are skipped.
-DOCS_TARGETS ?= ContextStore ContextStoreLogging ContextStoreTracing
+DOCS_TARGETS ?= ContextStore ContextStoreLogging ContextStoreTracing ContextStoreMetrics
 
 docs: ## DocC archives (swift-docc-plugin) in .build/docs, failing on any DocC warning
 	mkdir -p $(DOCS_DIR)

@@ -17,6 +17,7 @@ let package = Package(
         // free of dependencies for those who use neither.
         .library(name: "ContextStoreLogging", targets: ["ContextStoreLogging"]),
         .library(name: "ContextStoreTracing", targets: ["ContextStoreTracing"]),
+        .library(name: "ContextStoreMetrics", targets: ["ContextStoreMetrics"]),
     ],
     traits: [
         .trait(
@@ -25,13 +26,18 @@ let package = Package(
         )
     ],
     // Lowest versions each integration builds and passes its tests with
-    // (CONTRIBUTING.md says how they were checked): swift-log 1.7.0 has
-    // `InMemoryLogging` (the tests; the metadata provider needs 1.5.0),
-    // swift-service-context 1.3.0 has `ServiceContextKey.name`.
+    // (CONTRIBUTING.md says how they were checked): swift-log 1.14.0 has the
+    // task-local logger the tests combine with the provider (the provider
+    // itself needs 1.5.0), swift-service-context 1.3.0 has
+    // `ServiceContextKey.name`, swift-metrics 2.7.0 makes a gauge from a
+    // given factory, swift-service-lifecycle 2.5.0 has
+    // `cancelWhenGracefulShutdown`.
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", from: "1.7.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-service-context", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.7.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.5.0"),
         // Build-time only (`make docs`): a command plugin, linked into no product.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -77,6 +83,15 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .target(
+            name: "ContextStoreMetrics",
+            dependencies: [
+                "ContextStore",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // Shared by the Swift test targets: see GlobalStoreLock.
         .target(
             name: "ContextStoreTestSupport",
@@ -110,6 +125,16 @@ let package = Package(
                 "ContextStoreTestSupport",
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "ServiceContextModule", package: "swift-service-context"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "ContextStoreMetricsTests",
+            dependencies: [
+                "ContextStoreMetrics",
+                "ContextStoreTestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

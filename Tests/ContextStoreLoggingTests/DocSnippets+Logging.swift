@@ -78,5 +78,24 @@ extension LoggingTests {
             #expect(capture.metadata(of: "in the child") == ["request_id": .string("child")])
             #expect(capture.metadata(of: "in the parent") == ["request_id": .string("parent")])
         }
+
+        @Test func withSwiftLogsTaskLocalLogger() throws {
+            let requestID = ContextKey<String>("request_id")
+            let capture = CapturingLogger(.contextStore(.key(requestID)))
+
+            try withLogger(capture.logger) { _ in
+                try withLogger(mergingMetadata: ["route": "/users"]) { logger in
+                    try TaskContext.run {
+                        try TaskContext.set(requestID, "7f0c2b4e")
+                        logger.info("listing")  // logged with route=/users and request_id=7f0c2b4e
+                        Logger.current.info("listed")  // the same two keys
+                    }
+                }
+            }
+            for line in ["listing", "listed"] {
+                let metadata = try #require(capture.metadata(of: line))
+                #expect(metadata.mapValues { rendered($0) } == ["route": "/users", "request_id": "7f0c2b4e"])
+            }
+        }
     }
 }
