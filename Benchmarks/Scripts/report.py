@@ -323,6 +323,18 @@ class Report:
             "| shared scope | own scopes | ratio | spread |", "|---|---|---|---|",
             f"| {row['ours']:.1f} | {row['baseline']:.1f} | {row['median']:.2f}× | {row['p10']:.2f}–{row['p90']:.2f} |"])
 
+    def reported_table(self):
+        """Ratios measured beside the targets but with no target of their
+        own (bound "report"), such as names built at run time."""
+        rows = [row for row in self.ratios if row["bound"] == "report"]
+        if not rows:
+            return "**Reported ratios**: none in this run."
+        lines = ["**Reported ratios** (no target; interleaved like the targets)", "",
+                 "| what | ratio | spread |", "|---|---|---|"]
+        for row in rows:
+            lines.append(f"| {row['what']} | {row['median']:.2f}× | {row['p10']:.2f}–{row['p90']:.2f} |")
+        return "\n".join(lines)
+
     def summary(self, stamp):
         """The README's few lines: headline ratios of this run, and where the rest is."""
         headline = [("request-struct", "a request, ÷ a struct in one `@TaskLocal`"),
@@ -360,6 +372,7 @@ class Report:
             self.fixed_table(),
             self.mallocs_table(),
             self.contention_table(),
+            self.reported_table(),
             self.core_table(),
             self.backend_table(),
             self.memory_table(),
