@@ -48,13 +48,13 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage example soak bench bench-fork bench-ratios bench-memory bench-backends bench-python bench-check bench-thresholds callgrind docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage baggage-fuzz baggage-fuzz-replay example soak bench bench-fork bench-ratios bench-memory bench-backends bench-python bench-check bench-thresholds callgrind docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
 	@echo
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN { FS = ":.*## " } { printf "  %-13s %s\n", $$1, $$2 }'
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-19s %s\n", $$1, $$2 }'
 	@echo
 	@echo "Variables: SWIFT=$(SWIFT) CLANG=$(CLANG) SWIFTPM_FLAGS=$(SWIFTPM_FLAGS)"
 
@@ -110,6 +110,18 @@ EXAMPLE_SWIFTPM_FLAGS ?=
 
 example: ## The example server's end-to-end test over HTTP (builds Hummingbird and AsyncHTTPClient: minutes)
 	cd $(EXAMPLE_DIR) && $(SWIFT) test $(EXAMPLE_SWIFTPM_FLAGS)
+
+VAPOR_EXAMPLE_DIR := Examples/VaporRequestID
+
+.PHONY: example-vapor
+example-vapor: ## The Vapor example's end-to-end test over HTTP (builds Vapor: several minutes)
+	cd $(VAPOR_EXAMPLE_DIR) && $(SWIFT) test $(EXAMPLE_SWIFTPM_FLAGS)
+
+OTEL_EXAMPLE_DIR := Examples/OTelBaggage
+
+.PHONY: example-otel
+example-otel: ## swift-otel's tracer beside W3CBaggagePropagator, end to end over HTTP (builds swift-otel: minutes)
+	cd $(OTEL_EXAMPLE_DIR) && $(SWIFT) test $(EXAMPLE_SWIFTPM_FLAGS)
 
 # ------------------------------------------------------------ the soak test
 SOAK_DIR := Soak
@@ -175,6 +187,65 @@ fuzz-coverage: deps $(FUZZ_COV_BIN) ## Line and branch coverage of the C core re
 		$(FUZZ_INPUTS)
 	$(LLVM_PROFDATA) merge -sparse $(FUZZ_BUILD)/coverage.profraw -o $(FUZZ_BUILD)/coverage.profdata
 	$(LLVM_COV) report $(FUZZ_COV_BIN) -instr-profile=$(FUZZ_BUILD)/coverage.profdata $(C_SOURCES)
+
+# ------------------------------------------------------------ the baggage fuzzer
+# Tests/BaggageFuzz/BaggageFuzz.swift checks the W3C Baggage codec
+# (W3CBaggage.parse and serialize) under libFuzzer with ASan: no crash; what
+# parse keeps obeys the grammar and the limits, is written whole by
+# serialize and parses back the same; parse agrees with a reference parser;
+# and its counted work stays under a bound linear in the input and constant
+# past the bytes it reads. The codec's files depend on nothing else, so
+# swiftc compiles them with the target into one module (no package), which
+# lets the target read the parser's step count. seeds/ holds hand-made
+# inputs (the spec's examples, OpenTelemetry Python's headers, the limits,
+# hostile ones; Tests/BaggageFuzz/make_seeds.py writes them) and is never
+# rewritten; corpus/ is libFuzzer's, kept minimal; crashes/ holds every input
+# that ever found a bug. CI replays all three. FUZZ_TIME, FUZZ_NICE and
+# FUZZ_FLAGS are shared with `make fuzz`.
+SWIFTC ?= $(shell command -v swiftc)
+BAGGAGE_FUZZ_DIR := Tests/BaggageFuzz
+BAGGAGE_FUZZ_BUILD := .build/baggage-fuzz
+BAGGAGE_FUZZ_BIN := $(BAGGAGE_FUZZ_BUILD)/fuzz_baggage
+BAGGAGE_CODEC_SOURCES := $(addprefix Sources/ContextStoreTracing/,\
+	W3CBaggage.swift W3CBaggage+Codec.swift _BaggageOctets.swift _BaggageParser.swift)
+BAGGAGE_FUZZ_SOURCES = $(wildcard $(BAGGAGE_FUZZ_DIR)/*.swift)
+BAGGAGE_FUZZ_SEEDS := $(BAGGAGE_FUZZ_DIR)/seeds
+BAGGAGE_FUZZ_CORPUS := $(BAGGAGE_FUZZ_DIR)/corpus
+BAGGAGE_FUZZ_CRASHES := $(BAGGAGE_FUZZ_DIR)/crashes
+BAGGAGE_FUZZ_INPUTS = $(wildcard $(BAGGAGE_FUZZ_SEEDS) $(BAGGAGE_FUZZ_CORPUS) $(BAGGAGE_FUZZ_CRASHES))
+BAGGAGE_FUZZ_SWIFTFLAGS := -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -warnings-as-errors \
+	-module-name BaggageFuzz $(if $(shell command -v ld.lld),-use-ld=lld)
+# Inputs up to 20 KiB, past the 16 KiB parse reads, so that edge is fuzzed
+# too; one taking 30 s is a finding (a hang). The Swift runtime's backtracer
+# is off, so that a failed check is reported by libFuzzer alone.
+BAGGAGE_FUZZ_RUN_FLAGS := -max_len=20480 -timeout=30
+BAGGAGE_FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1 SWIFT_BACKTRACE=enable=no
+
+$(BAGGAGE_FUZZ_BUILD):
+	mkdir -p $@
+
+$(BAGGAGE_FUZZ_BIN): $(BAGGAGE_CODEC_SOURCES) $(BAGGAGE_FUZZ_SOURCES) Makefile | $(BAGGAGE_FUZZ_BUILD)
+	$(SWIFTC) $(BAGGAGE_FUZZ_SWIFTFLAGS) $(BAGGAGE_CODEC_SOURCES) $(BAGGAGE_FUZZ_SOURCES) -o $@
+
+baggage-fuzz: $(BAGGAGE_FUZZ_BIN) ## Fuzz the W3C Baggage codec for FUZZ_TIME seconds (300), then re-minimise its corpus
+	rm -rf $(BAGGAGE_FUZZ_BUILD)/new $(BAGGAGE_FUZZ_BUILD)/merged
+	mkdir -p $(BAGGAGE_FUZZ_BUILD)/new $(BAGGAGE_FUZZ_BUILD)/merged $(BAGGAGE_FUZZ_CORPUS) $(BAGGAGE_FUZZ_CRASHES)
+	# New inputs go to build/new; a finding is written to crashes/ and fails the run.
+	$(BAGGAGE_FUZZ_ENV) nice -n $(FUZZ_NICE) ./$(BAGGAGE_FUZZ_BIN) $(BAGGAGE_FUZZ_RUN_FLAGS) \
+		-max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BAGGAGE_FUZZ_CRASHES)/ $(FUZZ_FLAGS) \
+		$(BAGGAGE_FUZZ_BUILD)/new $(BAGGAGE_FUZZ_CORPUS) $(BAGGAGE_FUZZ_SEEDS)
+	# corpus/ becomes what the old corpus and the new inputs cover beyond the seeds.
+	cp $(BAGGAGE_FUZZ_SEEDS)/* $(BAGGAGE_FUZZ_BUILD)/merged/
+	$(BAGGAGE_FUZZ_ENV) nice -n $(FUZZ_NICE) ./$(BAGGAGE_FUZZ_BIN) $(BAGGAGE_FUZZ_RUN_FLAGS) -set_cover_merge=1 \
+		$(BAGGAGE_FUZZ_BUILD)/merged $(BAGGAGE_FUZZ_CORPUS) $(BAGGAGE_FUZZ_BUILD)/new
+	find $(BAGGAGE_FUZZ_CORPUS) -type f -delete
+	for input in $(BAGGAGE_FUZZ_BUILD)/merged/*; do \
+		test -e $(BAGGAGE_FUZZ_SEEDS)/$$(basename $$input) || cp $$input $(BAGGAGE_FUZZ_CORPUS)/; \
+	done
+	@echo "baggage-fuzz: corpus now $$(ls $(BAGGAGE_FUZZ_CORPUS) | wc -l) files, $$(du -sk $(BAGGAGE_FUZZ_CORPUS) | cut -f1) KiB"
+
+baggage-fuzz-replay: $(BAGGAGE_FUZZ_BIN) ## Run every input of Tests/BaggageFuzz/{seeds,corpus,crashes} once; fail on any finding
+	$(BAGGAGE_FUZZ_ENV) ./$(BAGGAGE_FUZZ_BIN) $(BAGGAGE_FUZZ_RUN_FLAGS) -runs=0 $(BAGGAGE_FUZZ_INPUTS)
 
 # ------------------------------------------------------------ the benchmarks
 BENCH_DIR := Benchmarks
@@ -301,4 +372,4 @@ format-check: ## Fail if any C or Swift source is not formatted
 	fi
 
 clean: ## Remove build products
-	rm -rf .build $(TEST_C_BUILD) $(FUZZ_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(EXAMPLE_DIR)/.build $(SOAK_DIR)/.build
+	rm -rf .build $(TEST_C_BUILD) $(FUZZ_BUILD) $(BENCH_DIR)/.build $(BENCH_RAW) $(EXAMPLE_DIR)/.build $(VAPOR_EXAMPLE_DIR)/.build $(OTEL_EXAMPLE_DIR)/.build $(SOAK_DIR)/.build

@@ -1,6 +1,11 @@
 // Parsing and serialising baggage-strings. Everything here works on UTF-8
 // bytes with checked indices and no force-unwraps, so that any input, valid
-// or not, yields a result: `BaggageFuzzTests` feeds it random bytes.
+// or not, yields a result: `BaggageFuzzTests` feeds it random bytes, and
+// the libFuzzer target in Tests/BaggageFuzz checks it under AddressSanitizer.
+//
+// Both directions keep within one budget, `_BaggageBudget`, counted as the
+// string is written: so what `parse` keeps, `serialize` writes whole, and
+// parsing that gives the same members again.
 
 extension W3CBaggage {
     /// The well-formed list-members of a baggage-string, in order.
@@ -13,22 +18,21 @@ extension W3CBaggage {
     /// ```
     ///
     /// Several `baggage` headers are one baggage-string once joined with
-    /// `,` (RFC 7230, section 3.2.2), and the limits apply to them together.
-    /// Malformed list-members are skipped; at most ``maxMembers`` members,
-    /// ending within the first ``maxBytes`` bytes, are kept (see
-    /// ``W3CBaggage``).
+    /// `,` (RFC 7230, section 3.2.2), and the limits apply to them together:
+    ///
+    /// ```swift
+    /// let lines = ["userId=alice", "serverNode=DF%2028,isProduction=false"]
+    /// W3CBaggage.parse(lines.joined(separator: ",")).count  // 3
+    /// ```
+    ///
+    /// Malformed list-members are skipped. Members are kept while the kept
+    /// ones, as ``serialize(_:)`` would write them, fit in ``maxMembers``
+    /// and ``maxBytes``; only the first ``maxReadBytes`` bytes are read (see
+    /// ``W3CBaggage``). The work is linear in the header's length, and
+    /// bounded whatever that length is.
     public static func parse(_ header: some StringProtocol) -> [Member] {
-        var members: [Member] = []
-        let bytes = Array(header.utf8.prefix(maxBytes + 1))
-        var start = 0
-        while start <= bytes.count, members.count < maxMembers {
-            let end = bytes[start...].firstIndex(of: _BaggageOctets.comma) ?? bytes.count
-            // A member that ends past the byte limit is cut short: never keep it.
-            if end > maxBytes { break }
-            if let member = parseMember(bytes[start..<end]) { members.append(member) }
-            start = end + 1
-        }
-        return members
+        var parser = _BaggageParser(header)
+        return parser.members()
     }
 
     /// The baggage-string for `members`, in order, with values percent-encoded.
@@ -41,73 +45,58 @@ extension W3CBaggage {
     /// ```
     ///
     /// Members with an invalid key, and members past the limits, are dropped
-    /// whole (see ``W3CBaggage``). An empty result means nothing to send.
+    /// whole (see ``W3CBaggage``). A member that ``parse(_:)`` made is
+    /// written with its value encoded as it was received. An empty result
+    /// means nothing to send.
     public static func serialize(_ members: [Member]) -> String {
         var out = ""
-        var byteCount = 0
-        var kept = 0
-        for member in members where kept < maxMembers {
-            guard let encoded = encode(member) else { continue }
-            let cost = encoded.utf8.count + (kept == 0 ? 0 : 1)
-            guard byteCount + cost <= maxBytes else { continue }
-            if kept > 0 { out.append(",") }
+        var budget = _BaggageBudget()
+        for member in members {
+            if budget.isFull { break }
+            guard let encoded = encode(member), budget.admit(size: encoded.utf8.count) else { continue }
+            if budget.members > 1 { out.append(",") }
             out.append(encoded)
-            byteCount += cost
-            kept += 1
         }
         return out
     }
 
-    // MARK: Reading
-
-    /// `list-member = key OWS "=" OWS value *( OWS ";" OWS property )`, or
-    /// nil if `bytes` is not one.
-    static func parseMember(_ bytes: ArraySlice<UInt8>) -> Member? {
-        var parts = bytes.split(separator: _BaggageOctets.semicolon, omittingEmptySubsequences: false)[...]
-        guard let head = parts.popFirst(),
-            let (key, value) = parseKeyValue(head),
-            let value
-        else { return nil }
-        var properties: [Property] = []
-        for part in parts {
-            guard let (propertyKey, propertyValue) = parseKeyValue(part) else { return nil }
-            properties.append(Property(key: propertyKey, value: propertyValue))
-        }
-        return Member(key: key, value: value, properties: properties)
-    }
-
-    /// `key OWS "=" OWS value` (value non-nil) or `key OWS` (value nil), with
-    /// the OWS around both trimmed; nil if `bytes` is neither.
-    private static func parseKeyValue(_ bytes: ArraySlice<UInt8>) -> (String, String?)? {
-        // The first `=` splits: values may hold more of them.
-        let equals = bytes.firstIndex(of: _BaggageOctets.equals)
-        let rawKey = trimmingOWS(bytes[..<(equals ?? bytes.endIndex)])
-        guard !rawKey.isEmpty, rawKey.allSatisfy(_BaggageOctets.isTokenChar) else { return nil }
-        let key = String(decoding: rawKey, as: UTF8.self)
-        guard let equals else { return (key, nil) }
-        let rawValue = trimmingOWS(bytes[(equals + 1)...])
-        guard rawValue.allSatisfy(_BaggageOctets.isBaggageOctet) else { return nil }
-        return (key, _BaggageOctets.percentDecode(rawValue))
-    }
-
-    private static func trimmingOWS(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        var slice = bytes
-        while let first = slice.first, _BaggageOctets.isOWS(first) { slice.removeFirst() }
-        while let last = slice.last, _BaggageOctets.isOWS(last) { slice.removeLast() }
-        return slice
-    }
-
-    // MARK: Writing
-
     /// `member` as a list-member, or nil if a key in it is not a token.
+    /// Values go as they were received when `parse` made them, and else
+    /// percent-encoded.
     static func encode(_ member: Member) -> String? {
         guard isValidKey(member.key) else { return nil }
-        var out = member.key + "=" + _BaggageOctets.percentEncode(member.value)
+        var out = member.key + "=" + (member.receivedValue ?? _BaggageOctets.percentEncode(member.value))
         for property in member.properties {
             guard isValidKey(property.key) else { return nil }
             out += ";" + property.key
-            if let value = property.value { out += "=" + _BaggageOctets.percentEncode(value) }
+            if let value = property.value {
+                out += "=" + (property.receivedValue ?? _BaggageOctets.percentEncode(value))
+            }
         }
         return out
+    }
+}
+
+/// What a baggage-string has used of the limits while it is written or
+/// read: at most `W3CBaggage.maxMembers` members and `W3CBaggage.maxBytes`
+/// bytes, the commas between members included.
+struct _BaggageBudget {
+    /// The members admitted.
+    private(set) var members = 0
+    /// Their bytes as written, with a comma before each but the first.
+    private(set) var bytes = 0
+
+    /// Whether no further member can be admitted.
+    var isFull: Bool { members >= W3CBaggage.maxMembers }
+
+    /// Admits a member that takes `size` bytes written (its comma aside)
+    /// if it fits, and says whether it did; one that does not fit uses
+    /// nothing, so a later, smaller one may still fit.
+    mutating func admit(size: Int) -> Bool {
+        let cost = size + (members == 0 ? 0 : 1)
+        guard !isFull, bytes + cost <= W3CBaggage.maxBytes else { return false }
+        members += 1
+        bytes += cost
+        return true
     }
 }

@@ -47,9 +47,19 @@ import ServiceContextModule
 ///   says a system SHOULD pass received baggage on; this one lets out only
 ///   what you chose.
 /// - When a key appears twice in a header, the last value wins.
-/// - When the header would exceed 180 members or 8,192 bytes, fields are
-///   kept in the order given here and the ones that do not fit are dropped
-///   whole (see ``W3CBaggage``). A malformed received member is skipped.
+/// - A received header is read whole when it holds at most 64 members and
+///   8,192 bytes, all its `baggage` lines together, as the spec requires;
+///   beyond that, members are kept while they fit in 180 members and 8,192
+///   bytes as written, and only its first 16,384 bytes are read. When the
+///   header sent would exceed those limits, fields are kept in the order
+///   given here and the ones that do not fit are dropped whole (see
+///   ``W3CBaggage``). A malformed received member is skipped.
+/// - Baggage keys are literal: `request%5Fid` is not `request_id`, so an
+///   encoded key can neither set nor shadow a listed one. Keys made of
+///   `[A-Za-z0-9_.~-]` mean the same to every OpenTelemetry implementation
+///   (some percent-decode keys); values are percent-encoded with `+` as
+///   `%2B`, so that OpenTelemetry Python, which decodes `+` as a space,
+///   reads them as sent (see ``W3CBaggage``).
 public struct W3CBaggagePropagator: Instrument {
     /// The header name, lowercase as the spec asks.
     ///
@@ -150,8 +160,10 @@ public struct W3CBaggagePropagator: Instrument {
     /// serviceContext.taskContext?[requestID]  // the caller's request id
     /// ```
     ///
-    /// A carrier with several `baggage` headers should have its extractor
-    /// join them with `,`.
+    /// A carrier with several `baggage` header lines must have its
+    /// extractor join them with `,` (the one string it returns is all the
+    /// propagator reads): they are one baggage-string, and the limits apply
+    /// to them together.
     public func extract<Carrier, Extract: Extractor>(
         _ carrier: Carrier,
         into context: inout ServiceContext,

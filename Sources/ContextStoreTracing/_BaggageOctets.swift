@@ -6,6 +6,7 @@ enum _BaggageOctets {
     static let semicolon: UInt8 = 0x3B
     static let equals: UInt8 = 0x3D
     static let percent: UInt8 = 0x25
+    static let plus: UInt8 = 0x2B
 
     /// OWS, RFC 7230 section 3.2.3: space or horizontal tab.
     static func isOWS(_ byte: UInt8) -> Bool {
@@ -30,19 +31,26 @@ enum _BaggageOctets {
         }
     }
 
-    /// `value` percent-encoded (RFC 3986 section 2.1, uppercase hex): every
-    /// UTF-8 byte that is not a baggage-octet, and `%` itself so that a
-    /// decoder never mistakes it for an escape.
+    /// Whether a value's byte is written as `%XX`: every byte that is not a
+    /// baggage-octet; `%`, so that a decoder never mistakes it for the start
+    /// of an escape; and `+`, which form decoders (`application/x-www-form-
+    /// urlencoded`, as OpenTelemetry Python uses) read as a space.
+    static func needsEscape(_ byte: UInt8) -> Bool {
+        byte == percent || byte == plus || !isBaggageOctet(byte)
+    }
+
+    /// `value` percent-encoded (RFC 3986 section 2.1, uppercase hex): each
+    /// UTF-8 byte that ``needsEscape(_:)`` as `%XX`, the others as they are.
     static func percentEncode(_ value: String) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(value.utf8.count)
         for byte in value.utf8 {
-            if isBaggageOctet(byte) && byte != percent {
-                out.append(byte)
-            } else {
+            if needsEscape(byte) {
                 out.append(percent)
                 out.append(hexDigit(byte >> 4))
                 out.append(hexDigit(byte & 0x0F))
+            } else {
+                out.append(byte)
             }
         }
         return String(decoding: out, as: UTF8.self)
@@ -51,12 +59,15 @@ enum _BaggageOctets {
     /// `bytes` with each `%XX` escape decoded, read as UTF-8 with U+FFFD in
     /// place of invalid sequences (spec section "value"). A `%` not followed
     /// by two hex digits is kept as it is: it is a baggage-octet, so the
-    /// value is well-formed, only not encoded as the spec asks.
-    static func percentDecode(_ bytes: ArraySlice<UInt8>) -> String {
+    /// value is well-formed, only not encoded as the spec asks. `+` is a
+    /// plus sign (RFC 3986 has no form encoding). Adds one to `steps` per
+    /// byte read.
+    static func percentDecode(_ bytes: ArraySlice<UInt8>, steps: inout Int) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var index = bytes.startIndex
         while index < bytes.endIndex {
+            steps += 1
             let byte = bytes[index]
             if byte == percent, bytes.endIndex - index >= 3,
                 let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])

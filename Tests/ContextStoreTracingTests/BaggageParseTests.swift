@@ -112,6 +112,25 @@ extension TracingTests {
             #expect(W3CBaggage.parse(",,,") == [])
         }
 
+        // MARK: Keys are literal
+
+        @Test(arguments: ["user%20id", "request%5Fid", "%C3%A9", "user+id", "100%", "%", "%zz"])
+        func percentEncodedBytesInAKeyAreLiteral(_ key: String) {
+            // `%` is a token character; keys are never decoded (nor are property keys).
+            #expect(
+                W3CBaggage.parse("\(key)=1;\(key)=2") == [
+                    Member(key: key, value: "1", properties: [Property(key: key, value: "2")])
+                ])
+            #expect(W3CBaggage.serialize(W3CBaggage.parse("\(key)=1")) == "\(key)=1", "written back as received")
+            #expect(W3CBaggage.serialize([Member(key: key, value: "1")]) == "\(key)=1", "and as given")
+        }
+
+        @Test func anEncodedKeyIsNotTheKeyItDecodesTo() {
+            let members = W3CBaggage.parse("request_id=1,request%5Fid=2,request%5fid=3")
+            #expect(members.map(\.key) == ["request_id", "request%5Fid", "request%5fid"])
+            #expect(Set(members.map(\.key)).count == 3)
+        }
+
         @Test func tokenCharactersAreAllAcceptedInKeys() {
             let key = "!#$%&'*+-.^_`|~09AZaz"
             #expect(W3CBaggage.parse("\(key)=v") == [Member(key: key, value: "v")])
@@ -132,7 +151,7 @@ extension TracingTests {
         }
 
         @Test(arguments: [8_192, 8_193])
-        func onlyMembersEndingWithinTheFirst8192BytesAreKept(bEndsAt end: Int) {
+        func onlyMembersThatFitIn8192BytesAreKept(bEndsAt end: Int) {
             // Eight members of 1,000 bytes, then "a=yyy…" sized so that
             // ",b=" after it ends at byte `end`, then ",c=1".
             let thousand = (0..<8).map { n in "k\(n)=" + String(repeating: "x", count: 998 - "\(n)".utf8.count) }
@@ -144,8 +163,9 @@ extension TracingTests {
 
             let keys = W3CBaggage.parse(header).map(\.key)
             let kept = (0..<8).map { "k\($0)" } + ["a"]
-            // b is kept only if it ends within the limit; c never is, as it
-            // ends past it, and no partial member is kept.
+            // b is kept only if the members, as written, still fit in 8,192
+            // bytes; c never is, as it ends past them, and no partial member
+            // is kept.
             #expect(keys == (end <= 8_192 ? kept + ["b"] : kept))
         }
 
@@ -157,10 +177,11 @@ extension TracingTests {
             #expect(W3CBaggage.parse(exact + "x") == [])
         }
 
-        @Test func aHugeHeaderYieldsOnlyItsFirst8192Bytes() {
+        @Test func aHugeHeaderYieldsOnlyWhatFitsIn8192Bytes() {
             let member = "key=" + String(repeating: "v", count: 96)  // 100 bytes
             let header = Array(repeating: member, count: 10_000).joined(separator: ",")  // ~1 MB
-            // 81 members take 81 * 100 + 80 = 8,180 bytes; the 82nd would end at 8,281.
+            // 81 members take 81 * 100 + 80 = 8,180 bytes; an 82nd, or any
+            // later one, would take them to 8,281.
             #expect(W3CBaggage.parse(header).count == 81)
         }
     }

@@ -34,8 +34,10 @@ extension TracingTests {
         @Test(arguments: [
             (" ", "%20"), (",", "%2C"), (";", "%3B"), ("%", "%25"), ("\"", "%22"), ("\\", "%5C"),
             ("\t", "%09"), ("\n", "%0A"), ("\u{7F}", "%7F"), ("€", "%E2%82%AC"),
-            // baggage-octets other than `%` go as they are, `=` included.
-            ("a=b", "a=b"), ("!#$&'()*+-./:<>?@[]^_`{|}~", "!#$&'()*+-./:<>?@[]^_`{|}~"), ("", ""),
+            // `+` too: a form decoder (OpenTelemetry Python's) reads a bare `+` as a space.
+            ("+", "%2B"), ("a+b", "a%2Bb"),
+            // baggage-octets other than `%` and `+` go as they are, `=` included.
+            ("a=b", "a=b"), ("!#$&'()*+-./:<>?@[]^_`{|}~", "!#$&'()*%2B-./:<>?@[]^_`{|}~"), ("", ""),
         ])
         func valuesArePercentEncoded(value: String, encoded: String) {
             #expect(W3CBaggage.serialize([Member(key: "k", value: value)]) == "k=\(encoded)")

@@ -87,6 +87,17 @@ extension TracingTests {
             #expect(received.count == 1)
         }
 
+        /// "Keys, values and other implementations".
+        @Test func keysValuesAndOtherImplementations() {
+            let fromPython = W3CBaggage.parse("user+id=Am%C3%A9lie,serverNode=DF+28")
+            #expect(fromPython[0].key == "user+id")
+            #expect(fromPython[1].value == "DF+28")
+            #expect(W3CBaggage.serialize([.init(key: "serverNode", value: "DF 28")]) == "serverNode=DF%2028")
+            #expect(W3CBaggage.serialize([.init(key: "sum", value: "1+1")]) == "sum=1%2B1")
+
+            #expect(W3CBaggage.serialize(fromPython) == "user+id=Am%C3%A9lie,serverNode=DF+28")
+        }
+
         @Test func fromContextStoreToAServiceContext() throws {
             let requestID = ContextKey<String>("request_id")
 

@@ -21,6 +21,20 @@ private func headers(_ baggage: String...) -> Headers {
     Headers(fields: ["baggage": baggage])
 }
 
+/// A carrier that holds each header once, its lines joined already.
+private struct JoinedExtractor: Extractor {
+    func extract(key: String, from carrier: [String: String]) -> String? {
+        carrier[key]
+    }
+}
+
+/// An extractor that returns only the first of repeated fields (wrong).
+private struct FirstLineExtractor: Extractor {
+    func extract(key: String, from carrier: Headers) -> String? {
+        carrier.fields[key.lowercased()]?.first
+    }
+}
+
 extension TracingTests {
     @Suite("W3C Baggage propagator")
     struct PropagatorTests {
@@ -121,6 +135,58 @@ extension TracingTests {
                 headers("tracing.request_id=r-5", "tracing.attempt=4"), using: HeadersExtractor())
             #expect(received[requestID] == "r-5")
             #expect(received[attempt] == 4)
+        }
+
+        @Test(arguments: [1, 2, 4, 64])
+        func sixtyFourMembersIn8192BytesAcrossHeaderLinesAreAllReceived(lines: Int) throws {
+            // 64 fields whose members, in `lines` header lines, take 8,192
+            // bytes together (the lines joined with ","): the spec's minimum.
+            let keys = (0..<64).map { ContextKey<String>("tracing.lines.\($0)") }
+            let propagator = try W3CBaggagePropagator(propagating: keys.map { .key($0) })
+            let members = keys.map { key in
+                key.name + "=" + String(repeating: "v", count: (8_192 - 63) / 64 - key.name.utf8.count - 1)
+            }
+            let padding = 8_192 - (members.joined(separator: ",").utf8.count)
+            let sized = [members[0] + String(repeating: "v", count: padding)] + members.dropFirst()
+            let perLine = 64 / lines
+            let values = (0..<lines).map { sized[($0 * perLine)..<(($0 + 1) * perLine)].joined(separator: ",") }
+            #expect(values.joined(separator: ",").utf8.count == 8_192)
+
+            // The carrier holds the lines as repeated fields; the extractor joins them.
+            let repeated = propagator.extract(Headers(fields: ["baggage": values]), using: HeadersExtractor())
+            #expect(keys.allSatisfy { repeated[$0] != nil })
+            #expect(repeated.count == 64)
+
+            // The carrier holds them joined already, as an HTTP stack that combines fields does.
+            let joined = propagator.extract(["baggage": values.joined(separator: ", ")], using: JoinedExtractor())
+            #expect(keys.allSatisfy { joined[$0] != nil })
+            #expect(joined.count == 64)
+
+            // And as an Instrument, into a ServiceContext.
+            var serviceContext = ServiceContext.topLevel
+            propagator.extract(Headers(fields: ["baggage": values]), into: &serviceContext, using: HeadersExtractor())
+            #expect(serviceContext.taskContext?.count == 64)
+        }
+
+        @Test func anExtractorThatKeepsOnlyOneLineSeesOnlyThatLine() throws {
+            // The propagator reads the one string the extractor returns: an
+            // extractor must join repeated fields, or the others are lost.
+            let propagator = try W3CBaggagePropagator(propagating: .key(requestID), .key(attempt))
+            let carrier = Headers(fields: ["baggage": ["tracing.request_id=r-10", "tracing.attempt=3"]])
+            let received = propagator.extract(carrier, using: FirstLineExtractor())
+            #expect(received[requestID] == "r-10")
+            #expect(received[attempt] == nil)
+        }
+
+        @Test func aPercentEncodedKeyIsNotTheKeyItDecodesTo() throws {
+            // Keys are literal: "tracing.request%5Fid" is not "tracing.request_id",
+            // so an encoded key can neither set nor shadow a listed one.
+            let propagator = try W3CBaggagePropagator(propagating: .key(requestID))
+            let received = propagator.context(fromHeader: "tracing.request%5Fid=planted, tracing%2Erequest_id=planted")
+            #expect(received.isEmpty)
+            let literal = try W3CBaggagePropagator(propagating: .key(requestID, as: "tracing.request%5Fid"))
+            #expect(literal.context(fromHeader: "tracing.request%5Fid=r-11")[requestID] == "r-11")
+            #expect(literal.context(fromHeader: "tracing.request_id=r-11").isEmpty)
         }
 
         @Test func invalidAndDuplicateBaggageKeysAreClearErrors() {
