@@ -48,7 +48,7 @@ TSAN_LDFLAGS := $(if $(wildcard $(TOOLCHAIN_LIBDIR)/libdispatch.so),\
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage baggage-fuzz baggage-fuzz-replay example soak bench bench-fork bench-ratios bench-memory bench-backends bench-python bench-check bench-thresholds callgrind docs format format-check clean
+.PHONY: help deps build test test-c test-c-tsan tsan asan fuzz fuzz-replay fuzz-coverage fuzz-baggage fuzz-baggage-replay load example soak bench bench-fork bench-ratios bench-memory bench-backends bench-python bench-check bench-thresholds callgrind docs format format-check clean
 
 help: ## List the targets
 	@echo "ContextStore: make TARGET"
@@ -122,6 +122,18 @@ OTEL_EXAMPLE_DIR := Examples/OTelBaggage
 .PHONY: example-otel
 example-otel: ## swift-otel's tracer beside W3CBaggagePropagator, end to end over HTTP (builds swift-otel: minutes)
 	cd $(OTEL_EXAMPLE_DIR) && $(SWIFT) test $(EXAMPLE_SWIFTPM_FLAGS)
+
+# A load test of the example server: not part of CI (minutes), like the soak.
+# Scripts/load.py says what it checks; aiohttp is installed if missing.
+LOAD_REQUESTS ?= 30000
+LOAD_CONCURRENCY ?= 300
+
+.PHONY: load
+load: ## Load test: the example server (release) under LOAD_REQUESTS requests, LOAD_CONCURRENCY at a time, every id checked
+	@python3 -c "import aiohttp" 2>/dev/null || python3 -m pip install --quiet aiohttp
+	cd $(EXAMPLE_DIR) && $(SWIFT) build -c release --product RequestIDServer
+	python3 Scripts/load.py "$$(cd $(EXAMPLE_DIR) && $(SWIFT) build -c release --show-bin-path)/RequestIDServer" \
+		--requests $(LOAD_REQUESTS) --concurrency $(LOAD_CONCURRENCY)
 
 # ------------------------------------------------------------ the soak test
 SOAK_DIR := Soak
@@ -227,7 +239,7 @@ $(BAGGAGE_FUZZ_BUILD):
 $(BAGGAGE_FUZZ_BIN): $(BAGGAGE_CODEC_SOURCES) $(BAGGAGE_FUZZ_SOURCES) Makefile | $(BAGGAGE_FUZZ_BUILD)
 	$(SWIFTC) $(BAGGAGE_FUZZ_SWIFTFLAGS) $(BAGGAGE_CODEC_SOURCES) $(BAGGAGE_FUZZ_SOURCES) -o $@
 
-baggage-fuzz: $(BAGGAGE_FUZZ_BIN) ## Fuzz the W3C Baggage codec for FUZZ_TIME seconds (300), then re-minimise its corpus
+fuzz-baggage: $(BAGGAGE_FUZZ_BIN) ## Fuzz the W3C Baggage codec for FUZZ_TIME seconds (300), then re-minimise its corpus
 	rm -rf $(BAGGAGE_FUZZ_BUILD)/new $(BAGGAGE_FUZZ_BUILD)/merged
 	mkdir -p $(BAGGAGE_FUZZ_BUILD)/new $(BAGGAGE_FUZZ_BUILD)/merged $(BAGGAGE_FUZZ_CORPUS) $(BAGGAGE_FUZZ_CRASHES)
 	# New inputs go to build/new; a finding is written to crashes/ and fails the run.
@@ -242,9 +254,9 @@ baggage-fuzz: $(BAGGAGE_FUZZ_BIN) ## Fuzz the W3C Baggage codec for FUZZ_TIME se
 	for input in $(BAGGAGE_FUZZ_BUILD)/merged/*; do \
 		test -e $(BAGGAGE_FUZZ_SEEDS)/$$(basename $$input) || cp $$input $(BAGGAGE_FUZZ_CORPUS)/; \
 	done
-	@echo "baggage-fuzz: corpus now $$(ls $(BAGGAGE_FUZZ_CORPUS) | wc -l) files, $$(du -sk $(BAGGAGE_FUZZ_CORPUS) | cut -f1) KiB"
+	@echo "fuzz-baggage: corpus now $$(ls $(BAGGAGE_FUZZ_CORPUS) | wc -l) files, $$(du -sk $(BAGGAGE_FUZZ_CORPUS) | cut -f1) KiB"
 
-baggage-fuzz-replay: $(BAGGAGE_FUZZ_BIN) ## Run every input of Tests/BaggageFuzz/{seeds,corpus,crashes} once; fail on any finding
+fuzz-baggage-replay: $(BAGGAGE_FUZZ_BIN) ## Run every input of Tests/BaggageFuzz/{seeds,corpus,crashes} once; fail on any finding
 	$(BAGGAGE_FUZZ_ENV) ./$(BAGGAGE_FUZZ_BIN) $(BAGGAGE_FUZZ_RUN_FLAGS) -runs=0 $(BAGGAGE_FUZZ_INPUTS)
 
 # ------------------------------------------------------------ the benchmarks

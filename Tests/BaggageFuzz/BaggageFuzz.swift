@@ -1,6 +1,6 @@
 // A libFuzzer target over the W3C Baggage codec: `W3CBaggage.parse` and
 // `W3CBaggage.serialize`. The codec's four files depend on nothing else, so
-// `make baggage-fuzz` compiles them with this one into a single module
+// `make fuzz-baggage` compiles them with this one into a single module
 // (`swiftc -sanitize=fuzzer,address`, no package), which lets it read the
 // parser's step count. Each input is used twice:
 //

@@ -2,7 +2,7 @@
 """Writes the hand-made seed inputs of the baggage fuzzer to Tests/BaggageFuzz/seeds.
 
 The seeds are committed; this script says where each came from, and writes
-them again (`python3 Tests/BaggageFuzz/make_seeds.py`). `make baggage-fuzz`
+them again (`python3 Tests/BaggageFuzz/make_seeds.py`). `make fuzz-baggage`
 never rewrites them: it keeps its own finds in Tests/BaggageFuzz/corpus.
 Every seed is at most 20,480 bytes, the fuzzer's -max_len, so that replaying
 reads each whole.
