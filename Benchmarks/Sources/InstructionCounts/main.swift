@@ -79,7 +79,7 @@ let operations: [String: (Int) -> Void] = [
     // handler that formats the metadata.
     "log-provider": { iterations in
         TaskContext.run(inheriting: .copy) {
-            Request.writeValuesForProbe()
+            Request.writeValues()
             let logger = Request.providerLogger
             for _ in 0..<iterations { logger.info("request received") }
         }

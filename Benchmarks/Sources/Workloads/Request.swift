@@ -41,12 +41,10 @@ public enum Request {
         }
     }
 
-    /// The middleware's four writes, for the instruction-count probe.
-    public static func writeValuesForProbe() { writeValues() }
-
-    /// The middleware's four writes, into the request's fresh scope.
+    /// The middleware's four writes, into the request's fresh scope (also
+    /// the instruction-count probe's set-up).
     @inline(__always)
-    static func writeValues() {
+    public static func writeValues() {
         try! TaskContext.set(Keys.requestID, requestID)
         try! TaskContext.set(Keys.user, user)
         try! TaskContext.set(Keys.locale, locale)
