@@ -146,6 +146,34 @@ extension ContextStoreTests {
             #expect(seen[3] != seen[1], "the nested scope is a binding of its own")
         }
 
+        @Test func aTaskOnAThreadWithAContextSeesNone() async {
+            // `_readSlot` asks whether the caller is in a task only when the
+            // thread has a context of its own. Give the global executor's
+            // threads one (Dispatch work runs on the same threads), then
+            // read from tasks on them: a task with no scope sees nothing.
+            let threadKey = ContextKey<String>("access.thread-context")
+            let group = DispatchGroup()
+            for _ in 0..<64 {
+                DispatchQueue.global().async(group: group) {
+                    try? TaskContext.set(threadKey, "thread")
+                    #expect(TaskContext.get(threadKey) == "thread", "off any task, the thread's context")
+                }
+            }
+            await withCheckedContinuation { done in group.notify(queue: .global()) { done.resume() } }
+            let seen = await withTaskGroup(of: [String?].self) { group in
+                for _ in 0..<64 {
+                    group.addTask {
+                        [TaskContext.get(threadKey), TaskContext.current[threadKey]]
+                            + TaskContext.run(inheriting: .copy) { [TaskContext.get(threadKey)] }
+                    }
+                }
+                return await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(seen.count == 64 * 3)
+            #expect(seen.allSatisfy { $0 == nil }, "\(seen.compactMap { $0 })")
+            #expect(throws: ContextError.noScope(key: threadKey.name)) { try TaskContext.set(threadKey, "task") }
+        }
+
         @Test func theHotPathReadsWhatTheBindingHolds() async throws {
             // `get` goes through `_boundSlot()`; on a thread it falls back to
             // the thread's context only when nothing is bound.
