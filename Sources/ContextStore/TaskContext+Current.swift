@@ -44,27 +44,27 @@ extension TaskContext {
         return slot
     }
 
-    /// What `body` makes of the object stored under `id` in the current
-    /// context (see `_encode`), or nil when there is none. A borrowed read:
-    /// `body` runs under the slot's lock with the object unretained, which
+    /// What `body` makes of the word stored under `id` in the current
+    /// context (see `_Stored`), or nil when there is none. A borrowed read:
+    /// `body` runs under the slot's lock with the value unretained, which
     /// saves retaining and releasing it, so `body` copies out what it needs
     /// and never calls into the store.
     @inlinable @inline(__always)
-    static func _withStored<R>(_ id: UInt64, _ body: (AnyObject) -> R?) -> R? {
+    static func _withStored<R>(_ id: UInt64, _ body: (UnsafeMutableRawPointer) -> R?) -> R? {
         guard let slot = _readSlot() else { return nil }
         var raw: UnsafeMutableRawPointer?
         var held: OpaquePointer?
         guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw, let held else { return nil }
         defer { ctxs_slot_read_end(held) }
-        return Unmanaged<AnyObject>.fromOpaque(raw)._withUnsafeGuaranteedRef(body)
+        return body(raw)
     }
 
-    /// Stores `box` (from `_encode`) under `id` in `slot` (from `_writeSlot`,
-    /// resolved once by the caller).
-    @usableFromInline static func _set(_ slot: OpaquePointer, _ id: UInt64, _ box: AnyObject) throws(ContextError) {
-        // `box` is a borrowed parameter: alive for the whole call, which
-        // is all the store needs (it retains the value itself).
-        let status = ctxs_slot_assoc(slot, id, Unmanaged.passUnretained(box).toOpaque())
+    /// Stores `value` (from `_encode`) under `id` in `slot` (from
+    /// `_writeSlot`, resolved once by the caller).
+    @usableFromInline static func _set(_ slot: OpaquePointer, _ id: UInt64, _ value: _Stored) throws(ContextError) {
+        // `value.object`, if any, is a borrowed parameter's: alive for the
+        // whole call, which is all the store needs (it retains it itself).
+        let status = ctxs_slot_assoc(slot, id, value.raw)
         guard status == CTXS_OK.rawValue else { throw .allocationFailed }
     }
 

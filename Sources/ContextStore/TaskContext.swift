@@ -48,8 +48,8 @@ public struct TaskContext: Sendable {
     /// collections do; ``setting(_:_:)-(ContextKey<Value>,_)`` reports it as an error instead.
     public subscript<Value>(key: ContextKey<Value>) -> Value? {
         get {
-            guard let id = key._readID, let object = _map.object(for: id) else { return nil }
-            return _decode(object, as: Value.self)
+            guard let id = key._readID, let stored = _map.stored(for: id) else { return nil }
+            return withExtendedLifetime(_map) { _decode(stored, as: Value.self) }
         }
         set {
             do {
@@ -70,8 +70,8 @@ public struct TaskContext: Sendable {
     /// ```
     public subscript(name: String) -> (any Sendable)? {
         get {
-            guard let id = _Store.lookup(name), let object = _map.object(for: id) else { return nil }
-            return _anyValue(object)
+            guard let id = _Store.lookup(name), let stored = _map.stored(for: id) else { return nil }
+            return withExtendedLifetime(_map) { () -> (any Sendable)? in _anyValue(stored) }
         }
         set {
             do {
@@ -176,8 +176,8 @@ public struct TaskContext: Sendable {
         var entries: [(name: String, value: any Sendable)] = []
         entries.reserveCapacity(count)
         // swift-format-ignore: ReplaceForEachWithForLoop
-        _map.forEach { id, object in
-            if let name = _Store.name(of: id) { entries.append((name, _anyValue(object))) }
+        _map.forEach { id, stored in
+            if let name = _Store.name(of: id) { entries.append((name, _anyValue(stored))) }
         }
         return entries.sorted { $0.name < $1.name }
     }

@@ -77,9 +77,9 @@ func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
 @usableFromInline let _isImmortalBit: UInt64 = 1 << 63
 @usableFromInline let _isSmallBit: UInt64 = 1 << 61
 
-/// Whether `_cacheKey`'s reading of the string layout holds here: small
-/// strings carry their bytes and the small bit, literals the immortal bit,
-/// and a string built at run time neither.
+/// Whether `_cacheKey`'s and `_Stored`'s reading of the string layout
+/// holds here: small strings carry their bytes and their discriminator,
+/// literals the immortal bit, and a string built at run time neither.
 func _checkStringKeys() -> Bool {
     #if _pointerBitWidth(_64)
         guard MemoryLayout<String>.size == 16 else { return false }
@@ -90,8 +90,12 @@ func _checkStringKeys() -> Bool {
         var built = String(repeating: "x", count: 40)
         built.append("y")
         let runtime = words(built)
-        return small.0 == 0x6261 && small.1 & _isSmallBit != 0
-            && smallUnicode.1 & _isSmallBit != 0
+        // A small string's second word is its discriminator and count in
+        // the top byte (0xE0 | count when ASCII, 0xA0 | count when not)
+        // and its bytes 8-14 below: `_Stored` tags strings of up to 7
+        // bytes by that.
+        return small.0 == 0x6261 && small.1 == 0xE2 << 56
+            && smallUnicode.0 == 0xA9C3 && smallUnicode.1 == 0xA2 << 56
             && literal.1 & _isImmortalBit != 0 && literal.1 & _isSmallBit == 0
             && runtime.1 & (_isImmortalBit | _isSmallBit) == 0
     #else

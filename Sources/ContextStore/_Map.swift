@@ -30,19 +30,21 @@ final class _Map: @unchecked Sendable {
 
     @usableFromInline static let empty = _Map(adopting: ctxs_map_new(_Store.raw))
 
-    /// The object stored under `id` (see `_encode`), or nil.
+    /// The word stored under `id` (see `_Stored`), or nil. It stays valid
+    /// while this map is alive.
     @usableFromInline
-    func object(for id: UInt64) -> AnyObject? {
+    func stored(for id: UInt64) -> UnsafeMutableRawPointer? {
         var value: UnsafeMutableRawPointer?
-        guard ctxs_map_find(raw, id, &value) == 1, let value else { return nil }
-        return Unmanaged<AnyObject>.fromOpaque(value).takeUnretainedValue()
+        guard ctxs_map_find(raw, id, &value) == 1 else { return nil }
+        return value
     }
 
     @usableFromInline
-    func setting(_ id: UInt64, _ box: AnyObject) throws(ContextError) -> _Map {
+    func setting(_ id: UInt64, _ value: _Stored) throws(ContextError) -> _Map {
         var out: OpaquePointer?
-        // `box` is a borrowed parameter: alive for the whole call.
-        let status = ctxs_map_assoc(raw, id, Unmanaged.passUnretained(box).toOpaque(), &out)
+        // `value.object`, if any, is alive for the whole call (a borrowed
+        // parameter), which is all the store needs: it retains it itself.
+        let status = ctxs_map_assoc(raw, id, value.raw, &out)
         guard status == CTXS_OK.rawValue, let out else { throw .allocationFailed }
         return _Map(adopting: out)
     }
@@ -56,14 +58,14 @@ final class _Map: @unchecked Sendable {
 
     var count: Int { ctxs_map_count(raw) }
 
-    /// Every (id, stored object) pair, in trie order.
-    func forEach(_ body: (UInt64, AnyObject) -> Void) {
+    /// Every (id, stored word) pair, in trie order.
+    func forEach(_ body: (UInt64, UnsafeMutableRawPointer) -> Void) {
         var iterator = ctxs_map_iter()
         ctxs_map_iter_init(&iterator, raw)
         var key: UInt64 = 0
         var value: UnsafeMutableRawPointer?
         while ctxs_map_iter_next(&iterator, &key, &value) == 1 {
-            if let value { body(key, Unmanaged<AnyObject>.fromOpaque(value).takeUnretainedValue()) }
+            if let value { body(key, value) }
         }
     }
 }

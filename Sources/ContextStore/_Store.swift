@@ -1,13 +1,13 @@
 import CContextStore
 import CContextStoreSPI
 
-/// The process-wide C store behind every ``TaskContext``, and the objects
-/// that carry Swift values through it.
+/// The process-wide C store behind every ``TaskContext``.
 ///
-/// Values cross into C as object pointers (see `_encode`). The store's
-/// retain and release callbacks are plain Swift reference-count operations:
-/// the store retains an object once when an entry for it is made and
-/// releases it once when the last map holding that entry is freed.
+/// Values cross into C as one word each (see `_Stored`): an object pointer,
+/// or a small value tagged in the word itself. The store's retain and
+/// release callbacks are plain Swift reference-count operations on the
+/// objects: the store retains an object once when an entry for it is made
+/// and releases it once when the last map holding that entry is freed.
 @usableFromInline
 struct _Store: @unchecked Sendable {
     // Safe: `raw` is immutable and never freed, and every C function of the
@@ -16,8 +16,13 @@ struct _Store: @unchecked Sendable {
 
     @usableFromInline static let shared: _Store = {
         var options = ctxs_store_options()
-        options.retain = { _, value in _ = Unmanaged<AnyObject>.fromOpaque(value).retain() }
-        options.release = { _, value in Unmanaged<AnyObject>.fromOpaque(value).release() }
+        // A tagged value (see `_Stored`) is no object: nothing to count.
+        options.retain = { _, value in
+            if _Stored.isObject(value) { _ = Unmanaged<AnyObject>.fromOpaque(value).retain() }
+        }
+        options.release = { _, value in
+            if _Stored.isObject(value) { Unmanaged<AnyObject>.fromOpaque(value).release() }
+        }
         guard let raw = ctxs_store_create(&options) else {
             fatalError("ContextStore: cannot create the context store (out of memory)")
         }
@@ -73,78 +78,4 @@ struct _Store: @unchecked Sendable {
         guard length > 0, let bytes else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
     }
-}
-
-/// How values are stored. A value crosses into C as one retained object
-/// pointer: a class instance is stored as itself, any other value in a
-/// `_Box`. Storing class instances unboxed saves a heap allocation and a
-/// free per write (callgrind, replacing a class value at n = 1: 958 -> 446
-/// instructions per set), and a typed read of either kind is still one
-/// class-pointer compare.
-@usableFromInline
-class _AnyBox: @unchecked Sendable {
-    // Safe: this class has no stored state, and its only subclass, `_Box`,
-    // holds one immutable `let` of a `Sendable` type.
-    @usableFromInline init() {}
-
-    /// The value as an existential, for string-keyed reads.
-    @usableFromInline var anyValue: any Sendable { () }
-}
-
-@usableFromInline
-final class _Box<Value: Sendable>: _AnyBox, @unchecked Sendable {
-    // Safe: `value` is an immutable `let` of a `Sendable` type.
-    @usableFromInline let value: Value
-
-    @usableFromInline init(_ value: Value) {
-        self.value = value
-    }
-
-    @usableFromInline override var anyValue: any Sendable { value }
-}
-
-/// The object that stores `value`: the instance itself for a class type,
-/// else a box. An existential is opened first (by the generic call), so a
-/// class instance held in `any Sendable` is stored unboxed too.
-@inlinable
-func _encode<Value: Sendable>(_ value: Value) -> AnyObject {
-    if Value.self is AnyClass {
-        // Same size and bits: a class-typed value is one strong reference.
-        return unsafeBitCast(value, to: AnyObject.self)
-    }
-    return _Box(value)
-}
-
-/// Reads a stored object as `Value`: a class-pointer compare for the exact
-/// type (the instance's class, or `_Box<Value>`), else a dynamic cast of the
-/// existential (for subclasses, existential or optional `Value`s). Returns
-/// nil when the stored value is of another type.
-@inlinable
-func _decode<Value: Sendable>(_ object: AnyObject, as _: Value.Type) -> Value? {
-    // Comparing the class pointer costs a load and a compare; `as?` would
-    // call into the runtime (swift_dynamicCastClass) on every read.
-    if Value.self is AnyClass {
-        if ObjectIdentifier(type(of: object)) == ObjectIdentifier(Value.self) {
-            return unsafeBitCast(object, to: Value.self)
-        }
-    } else if ObjectIdentifier(type(of: object)) == ObjectIdentifier(_Box<Value>.self) {
-        return unsafeDowncast(object, to: _Box<Value>.self).value
-    }
-    return _anyValue(object) as? Value
-}
-
-/// A stored object's value as an existential.
-@inlinable
-func _anyValue(_ object: AnyObject) -> any Sendable {
-    // A box's class is a `_Box<Value>`, whose superclass is `_AnyBox` (no
-    // one else can subclass it): one metadata read, where `as? _AnyBox`
-    // costs a dynamic cast and a retain (callgrind, `get("key-0")`: ...).
-    if ObjectIdentifier(_getSuperclass(type(of: object)) ?? AnyObject.self) == ObjectIdentifier(_AnyBox.self) {
-        return unsafeDowncast(object, to: _AnyBox.self).anyValue
-    }
-    // A class instance stored by `_encode`, which took it as a `Sendable`
-    // value, so it is one. `Any` and `any Sendable` share one layout (a
-    // marker protocol adds no witness table), which the bit cast relies on;
-    // `ValueStorageTests` checks the round trips.
-    return unsafeBitCast(object as Any, to: (any Sendable).self)
 }

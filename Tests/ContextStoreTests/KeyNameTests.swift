@@ -95,11 +95,11 @@ extension ContextStoreTests {
 
             var context = TaskContext()
             for (index, id) in ids.enumerated() {
-                context = TaskContext(_map: try context._map.setting(id, _Box(index)))
+                context = TaskContext(_map: try context._map.setting(id, _encode(index)))
             }
             #expect(context.count == invalid.count)
             for (index, id) in ids.enumerated() {
-                #expect(context._map.object(for: id).map { _decode($0, as: Int.self) } == index)
+                #expect(context._map.stored(for: id).flatMap { _decode($0, as: Int.self) } == index)
             }
             #expect(context.names == invalid.map(\.shown).sorted())
             let entries = context.entries
@@ -118,7 +118,7 @@ extension ContextStoreTests {
                 #expect(TaskContext.current.names == invalid.map(\.shown).sorted())
                 #expect(TaskContext.get("\u{FFFD}") == nil)
                 let slot = try TaskContext._writeSlot("from C")
-                try TaskContext._set(slot, ids[0], _Box(100))
+                try TaskContext._set(slot, ids[0], _encode(100))
                 #expect(TaskContext._withStored(ids[0]) { _decode($0, as: Int.self) } == 100)
                 try TaskContext.remove(ContextKey<Int>("\u{FFFD}"))  // not the same key: nothing removed
                 #expect(TaskContext.current.count == invalid.count)

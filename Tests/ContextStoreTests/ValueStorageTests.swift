@@ -2,8 +2,8 @@ import Testing
 
 @testable import ContextStore
 
-// How values are stored (see `_encode` in _Store.swift): class instances
-// unboxed, everything else boxed. Whichever way a value went in, every read
+// How values are stored (see `_Stored`): class instances unboxed, small
+// Ints, Bools and Strings tagged in the word itself, everything else boxed. Whichever way a value went in, every read
 // path gives back the same value (the same instance, for a class), and a
 // read of the wrong type is nil.
 
@@ -34,6 +34,7 @@ private let robotKey = ContextKey<Robot>("storage.value")
 private let namedKey = ContextKey<any Named>("storage.value")
 private let intKey = ContextKey<Int>("storage.value")
 private let optionalKey = ContextKey<Dog?>("storage.value")
+private let doubleKey = ContextKey<Double>("storage.value")
 
 extension ContextStoreTests {
     @Suite("Value storage")
@@ -62,11 +63,17 @@ extension ContextStoreTests {
                 try TaskContext.set(dogKey, rex)
                 // (Compared outside #expect: the macro's expansion of an
                 // AnyObject === Dog comparison crashes Swift 6.3.1's SILGen.)
-                let stored = dogKey._readID.flatMap { TaskContext._withStored($0) { ObjectIdentifier($0) } }
-                let isTheInstance = stored == ObjectIdentifier(rex)
+                let stored = dogKey._readID.flatMap { TaskContext._withStored($0) { $0 } }
+                let isTheInstance = stored == Unmanaged.passUnretained(rex).toOpaque()
                 #expect(isTheInstance, "no box around a class instance")
-                try TaskContext.set(intKey, 5)
-                let isABox = intKey._readID.flatMap { TaskContext._withStored($0) { $0 is _Box<Int> } } ?? false
+                try TaskContext.set(doubleKey, 5)
+                let isABox =
+                    doubleKey._readID.flatMap { id in
+                        TaskContext._withStored(id) { raw in
+                            _Stored.isObject(raw)
+                                && Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() is _Box<Double>
+                        }
+                    } ?? false
                 #expect(isABox)
             }
         }

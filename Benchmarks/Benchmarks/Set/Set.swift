@@ -7,8 +7,9 @@ let benchmarks: @Sendable () -> Void = {
     let fresh = ContextKey<Payload>("fresh")
     let value = Payload(7)
 
-    // A value that is not a class instance is stored in a box: one malloc
-    // per set, shown beside the class-value figures above.
+    // A value that is neither a class instance nor small enough to tag (a
+    // String of more than 7 bytes) is stored in a box: one malloc per set,
+    // shown beside the class-value figures above.
     let text = ContextKey<String>(Fixture.keyName(0) + ".text")
     Benchmark(name("set-replace-boxed", "ContextStore", 8)) { benchmark in
         TaskContext.run(with: Fixture.context(8)) {

@@ -92,6 +92,11 @@ let operations: [String: (Int) -> Void] = [
             for _ in 0..<iterations { Logger.current.info("request received") }
         }
     },
+    // A request's scope and its four writes (two Strings, ... see
+    // `Request.writeValues`), with no scope enclosing, as a server opens it.
+    "request-writes": { iterations in
+        for _ in 0..<iterations { TaskContext.run(inheriting: .copy) { Request.writeValues() } }
+    },
     // The first write after a fork: a copy scope over 8 keys and one set.
     "first-write": { iterations in
         let fresh = ContextKey<Payload>("fresh")

@@ -1,0 +1,124 @@
+import Testing
+
+@testable import ContextStore
+
+// Small values stored in the store's word itself (see `_Stored`): Ints
+// that fit in 61 bits, Bools, and Strings of at most 7 UTF-8 bytes. Each
+// must read back equal on every read path, whether it was tagged or (just
+// past the limits) boxed, and a read of another type is nil.
+
+private let name = "tagged.value"
+
+/// Whether the value stored under `name` in the current scope is tagged.
+private func isTagged() -> Bool? {
+    guard let id = _Store.lookup(name) else { return nil }
+    return TaskContext._withStored(id) { !_Stored.isObject($0) }
+}
+
+/// Every way of reading `name` back as a `Value`, in the current scope.
+private func readings<Value: Sendable>(_: Value.Type) -> [Value?] {
+    let key = ContextKey<Value>(name)
+    let current = TaskContext.current
+    let entry = current.entries.first { $0.name == name }?.value
+    return [
+        TaskContext.get(key), TaskContext.get(name) as? Value, current[key], current[name] as? Value,
+        entry as? Value, TaskContext.get(ContextKey<any Sendable>(name)) as? Value,
+        TaskContext.get(ContextKey<Value?>(name)).flatMap { $0 },
+    ]
+}
+
+extension ContextStoreTests {
+    @Suite("Tagged values")
+    struct TaggedValueTests {
+        @Test(arguments: [
+            0, 1, -1, 42, (1 << 60) - 1, -(1 << 60), 1 << 60, -(1 << 60) - 1, Int.max, Int.min,
+        ])
+        func intsRoundTrip(_ value: Int) throws {
+            try TaskContext.run {
+                try TaskContext.set(ContextKey<Int>(name), value)
+                let fits = value >= -(1 << 60) && value < 1 << 60
+                #expect(isTagged() == fits, "tagged exactly when it fits in 61 bits")
+                #expect(readings(Int.self).allSatisfy { $0 == value }, "\(readings(Int.self))")
+                #expect(TaskContext.get(ContextKey<UInt>(name)) == nil)
+                #expect(TaskContext.get(ContextKey<Int64>(name)) == nil)
+                #expect(TaskContext.get(ContextKey<String>(name)) == nil)
+                #expect(TaskContext.get(ContextKey<Bool>(name)) == nil)
+                #expect(TaskContext.current.description.contains("\(value)"))
+            }
+            let persistent = try TaskContext().setting(ContextKey<Int>(name), value)
+            #expect(persistent[ContextKey<Int>(name)] == value)
+            #expect(persistent[name] as? Int == value)
+        }
+
+        @Test(arguments: [true, false])
+        func boolsRoundTrip(_ value: Bool) throws {
+            try TaskContext.run {
+                try TaskContext.set(ContextKey<Bool>(name), value)
+                #expect(isTagged() == true)
+                #expect(readings(Bool.self).allSatisfy { $0 == value })
+                #expect(TaskContext.get(ContextKey<Int>(name)) == nil)
+                #expect(TaskContext.get(ContextKey<String>(name)) == nil)
+            }
+        }
+
+        @Test(arguments: [
+            ("", true), ("a", true), ("ada", true), ("en_US", true), ("abcdefg", true), ("abcdefgh", false),
+            ("\u{E9}", true), ("caf\u{E9}", true), ("日本", true), ("日本語", false), ("a\u{0}b", true),
+            ("cafe\u{301}", true), ("🙂🙂", false), ("a literal of more than fifteen bytes", false),
+        ])
+        func stringsRoundTrip(_ value: String, tagged: Bool) throws {
+            // The literal, and the same string made at run time.
+            for string in [value, String(decoding: Array(value.utf8), as: UTF8.self)] {
+                try TaskContext.run {
+                    try TaskContext.set(ContextKey<String>(name), string)
+                    #expect(isTagged() == tagged, "tagged exactly when at most 7 UTF-8 bytes")
+                    for read in readings(String.self) {
+                        #expect(read == value)
+                        #expect(read.map { Array($0.utf8) } == Array(value.utf8), "the same bytes")
+                        #expect(read?.count == value.count)
+                        #expect(read?.hashValue == value.hashValue)
+                        #expect(read.map { $0 + "!" } == value + "!")
+                    }
+                    #expect(TaskContext.get(ContextKey<Substring>(name)) == nil)
+                    #expect(TaskContext.get(ContextKey<Int>(name)) == nil)
+                    #expect(TaskContext.current.description.contains(String(reflecting: value)))
+                }
+            }
+        }
+
+        @Test func valuesSetThroughNamesAreStoredTheSameWay() throws {
+            try TaskContext.run {
+                let values: [any Sendable] = [7, true, "ada", "not a small string at all", 7.5]
+                for value in values {
+                    try TaskContext.set(name, value)
+                    #expect(isTagged() == !(value is Double || (value as? String)?.utf8.count ?? 0 > 7))
+                    #expect(String(describing: TaskContext.get(name)!) == String(describing: value))
+                }
+                try TaskContext.set(name, 7)
+                #expect(TaskContext.get(ContextKey<Int>(name)) == 7)
+            }
+        }
+
+        @Test func taggedAndBoxedValuesReplaceEachOtherAndCopiesKeepTheirOwn() async throws {
+            let counter = DeinitCounter()
+            try await TaskContext.run {
+                try TaskContext.set(ContextKey<Int>(name), 1)
+                let before = TaskContext.current
+                try TaskContext.set(ContextKey<Tracked>(name), Tracked("object", counter))
+                #expect(isTagged() == false)
+                try TaskContext.set(ContextKey<String>(name), "short")
+                #expect(counter.count == 1, "the replaced object is released")
+                #expect(isTagged() == true)
+                let child = await Task(inheriting: .copy) { () -> String? in
+                    try? TaskContext.set(ContextKey<Bool>(name), true)
+                    return TaskContext.get(ContextKey<Bool>(name)).map(String.init)
+                }.value
+                #expect(child == "true")
+                #expect(TaskContext.get(ContextKey<String>(name)) == "short")
+                #expect(before[ContextKey<Int>(name)] == 1)
+                try TaskContext.remove(ContextKey<String>(name))
+                #expect(TaskContext.get(name) == nil)
+            }
+        }
+    }
+}
