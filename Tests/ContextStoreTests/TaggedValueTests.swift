@@ -23,7 +23,8 @@ private func readings<Value: Sendable>(_: Value.Type) -> [Value?] {
     return [
         TaskContext.get(key), TaskContext.get(name) as? Value, current[key], current[name] as? Value,
         entry as? Value, TaskContext.get(ContextKey<any Sendable>(name)) as? Value,
-        TaskContext.get(ContextKey<Value?>(name)).flatMap { $0 },
+        TaskContext.get(ContextKey<Value?>(name)).flatMap { $0 }, TaskContext.get(name, as: Value.self),
+        TaskContext.get(name, as: Value?.self).flatMap { $0 },
     ]
 }
 
@@ -40,6 +41,7 @@ extension ContextStoreTests {
                 #expect(isTagged() == fits, "tagged exactly when it fits in 61 bits")
                 #expect(readings(Int.self).allSatisfy { $0 == value }, "\(readings(Int.self))")
                 #expect(TaskContext.get(ContextKey<UInt>(name)) == nil)
+                #expect(TaskContext.get(name, as: UInt.self) == nil)
                 #expect(TaskContext.get(ContextKey<Int64>(name)) == nil)
                 #expect(TaskContext.get(ContextKey<String>(name)) == nil)
                 #expect(TaskContext.get(ContextKey<Bool>(name)) == nil)
@@ -80,6 +82,7 @@ extension ContextStoreTests {
                         #expect(read.map { $0 + "!" } == value + "!")
                     }
                     #expect(TaskContext.get(ContextKey<Substring>(name)) == nil)
+                    #expect(TaskContext.get(name, as: Substring.self) == nil)
                     #expect(TaskContext.get(ContextKey<Int>(name)) == nil)
                     #expect(TaskContext.current.description.contains(String(reflecting: value)))
                 }

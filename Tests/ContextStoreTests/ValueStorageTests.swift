@@ -46,6 +46,10 @@ extension ContextStoreTests {
                 #expect(TaskContext.get(dogKey) === rex)
                 #expect((TaskContext.get("storage.value") as? Dog) === rex)
                 #expect(TaskContext.get("storage.value", default: Dog("other")) === rex)
+                #expect(TaskContext.get("storage.value", as: Dog.self) === rex)
+                #expect(TaskContext.get("storage.value", as: Animal.self) === rex, "through its superclass")
+                #expect(TaskContext.get("storage.value", as: Robot.self) == nil)
+                #expect(TaskContext.get("storage.none", as: Dog.self) == nil)
                 #expect(TaskContext.current[dogKey] === rex)
                 #expect((TaskContext.current["storage.value"] as? Dog) === rex)
                 let entry = TaskContext.current.entries.first { $0.name == "storage.value" }

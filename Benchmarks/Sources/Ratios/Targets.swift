@@ -189,7 +189,7 @@ func nameTargets() -> [Target] {
         ("name-32-built", "get by name (ASCII, 32 bytes, built at run time): ÷ typed get", .report, 0, built(long)),
         ("name-unicode-built", "get by name (non-ASCII, built at run time): ÷ typed get", .report, 0, built(unicode)),
     ]
-    return kinds.map { kind in
+    var all = kinds.map { kind in
         let keys = kind.names.map(ContextKey<Payload>.init)
         let context = keys.enumerated().reduce(TaskContext()) { try! $0.setting($1.element, Payload($1.offset)) }
         let names = kind.names
@@ -202,6 +202,21 @@ func nameTargets() -> [Target] {
                 TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
             })
     }
+    // The same reads with the type given (`get(_:as:)`): no existential to
+    // make, copy and destroy on the way out.
+    let keys = long.map(ContextKey<Payload>.init)
+    let context = keys.enumerated().reduce(TaskContext()) { try! $0.setting($1.element, Payload($1.offset)) }
+    all.append(
+        Target(
+            id: "name-32-as", what: "get by name with its type, `get(_:as:)` (ASCII, 32 bytes): ÷ typed get",
+            bound: .report, limit: 0,
+            ours: Side { ops in
+                TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(long[i & 7], as: Payload.self)) } }
+            },
+            baseline: Side { ops in
+                TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
+            }))
+    return all
 }
 
 /// The request-shaped workload against what a user would write instead.
