@@ -8,6 +8,9 @@
 
 #define CTXS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CTXS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* For a helper of a CTXS_HOT function: a call out of a popcnt clone would
+ * land in code built without popcnt. */
+#define CTXS_INLINE static inline __attribute__((always_inline))
 
 /* Hot paths are built twice, with and without the POPCNT instruction, and
  * the loader picks one (an ifunc): the trie counts bits at every level, and

@@ -29,11 +29,27 @@
  * O(depth)), and a chain read more often than written reads in O(1).
  * (aiotask-context's ChainMap walks every level on every read.)
  *
+ * Untouched slots: a plain slot that has not been written since it was
+ * made (or reset) still holds the map it started from, `base`, and nothing
+ * can change or free that map while the slot lives. Reads and snapshots of
+ * such a slot therefore walk `base` without taking the lock, which is most
+ * scopes' whole life (a `run(with:)` scope, a copy that only reads, a
+ * scope's enclosing scope while its child runs). The first write marks the
+ * slot touched, never writes `base` in place (it is treated as shared),
+ * and keeps it, unreleased, until the slot is released or recycled: a
+ * reader that saw the slot untouched may still be walking it.
+ *
  * Invariants:
  *  - A slot's map is never NULL, except in a recycled slot (between
  *    ctxs_slot_recycle and ctxs_slot_reset), which nothing reads.
+ *  - A plain slot's `base` is set when it is made or reset and changes at
+ *    no other time. While `touched` is false, map == base, holding one
+ *    reference between them, and no write has been made; once `touched`
+ *    is true, base holds a reference of its own. A chained slot has no
+ *    base and is touched from the start.
  *  - A map is released only by the writer that unpublished it, after the
- *    lock is dropped; readers hold the lock while they touch a leaf.
+ *    lock is dropped; readers hold the lock while they touch a leaf, except
+ *    in an untouched slot's base, which outlives every reader.
  *  - options.release never runs under a slot's lock; options.retain may
  *    (a read retains what it hands out before the lock is dropped).
  *  - A chained slot's view, when current (view_generation equals its
@@ -90,6 +106,8 @@ static ctxs_slot *slot_make(ctxs_heap *heap, ctxs_map *owned, ctxs_slot *parent)
     atomic_init(&slot->stale_work, 0);
     slot->lineage = NULL;
     slot->map = owned != NULL ? owned : ctxs_map_empty(heap);
+    slot->base = parent != NULL ? NULL : slot->map;
+    atomic_init(&slot->touched, parent != NULL);
     slot->parent = parent != NULL ? ctxs_slot_retain(parent) : NULL;
     slot->heap = heap;
     slot->depth = parent != NULL ? parent->depth + 1 : 0;
@@ -141,11 +159,14 @@ void ctxs_slot_release(ctxs_slot *slot) {
         }
         ctxs_slot *parent = slot->parent;
         ctxs_map *map = slot->map, *view = slot->view;
+        /* The base's own reference, if the slot was written. */
+        ctxs_map *base = atomic_load_explicit(&slot->touched, memory_order_relaxed) ? slot->base : NULL;
         ctxs_lineage *lineage = slot->lineage;
         void *memo = slot->memo;
         ctxs_heap *heap = slot->heap;
         ctxs_free(heap, slot, sizeof *slot, CTXS_KIND_SLOT);
         ctxs_map_release(map);
+        if (base != NULL) ctxs_map_release(base);
         ctxs_map_release(view);
         lineage_release(heap, lineage);
         ctxs_value_release(heap, memo);
@@ -160,9 +181,12 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
      * last writes made through it on other threads. */
     ctxs_lock_acquire(&slot->lock);
     ctxs_map *map = slot->map, *view = slot->view;
+    ctxs_map *base = atomic_load_explicit(&slot->touched, memory_order_relaxed) ? slot->base : NULL;
     ctxs_lineage *lineage = slot->lineage;
     void *memo = slot->memo;
     slot->map = NULL;
+    slot->base = NULL;
+    atomic_store_explicit(&slot->touched, false, memory_order_relaxed);
     slot->view = NULL;
     slot->memo = NULL;
     slot->lineage = NULL;
@@ -172,6 +196,7 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     atomic_store_explicit(&slot->stale_work, 0, memory_order_relaxed);
     ctxs_lock_release(&slot->lock);
     ctxs_map_release(map);
+    if (base != NULL) ctxs_map_release(base);
     ctxs_map_release(view);
     lineage_release(slot->heap, lineage);
     ctxs_value_release(slot->heap, memo);
@@ -180,7 +205,9 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
 
 int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) {
     if (slot->map != NULL || slot->parent != NULL || map->heap != slot->heap) return CTXS_EINVAL;
+    /* Only the caller holds the slot (see ctxs_slot_recycle): no lock. */
     slot->map = map;
+    slot->base = map;
     return CTXS_OK;
 }
 
@@ -222,15 +249,24 @@ static int refresh_view(ctxs_slot *slot, uint64_t *generation) {
     return CTXS_OK;
 }
 
-/* The read of a plain slot, written once: finds `key` under the slot's
- * lock. Returns the leaf with the lock still held, or NULL (absent, or a
- * tombstone, which a C caller may put in a plain slot with
- * ctxs_slot_replace) with the lock released. */
-static inline const ctxs_leaf *plain_lookup(ctxs_slot *slot, uint64_t key) {
-    ctxs_lock_acquire(&slot->lock);
-    const ctxs_leaf *leaf = ctxs_find_leaf_inline(slot->map, key);
+/* The read of a plain slot, written once: finds `key` in an untouched
+ * slot's base without the lock (*held = NULL), else under the slot's lock
+ * (*held = slot). Returns the leaf with *held still locked, or NULL
+ * (absent, or a tombstone, which a C caller may put in a plain slot with
+ * ctxs_slot_replace) with no lock held. */
+CTXS_INLINE const ctxs_leaf *plain_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
+    const ctxs_map *map;
+    if (!atomic_load_explicit(&slot->touched, memory_order_acquire)) {
+        map = slot->base;
+        *held = NULL;
+    } else {
+        ctxs_lock_acquire(&slot->lock);
+        map = slot->map;
+        *held = slot;
+    }
+    const ctxs_leaf *leaf = ctxs_find_leaf_inline(map, key);
     if (leaf == NULL || leaf->value == NULL) {
-        ctxs_lock_release(&slot->lock);
+        if (*held != NULL) ctxs_lock_release(&slot->lock);
         return NULL;
     }
     return leaf;
@@ -282,13 +318,10 @@ CTXS_HOT static const ctxs_leaf *chained_lookup(ctxs_slot *slot, uint64_t key, c
 }
 
 /* Finds `key` in `slot` (through its chain) and leaves the lock of the slot
- * that holds the leaf taken (in *held). Returns the leaf (never a
- * tombstone) or NULL with no lock held. */
-static inline const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
-    if (CTXS_LIKELY(slot->parent == NULL)) {
-        *held = slot;
-        return plain_lookup(slot, key);
-    }
+ * that holds the leaf taken (in *held; NULL when no lock was needed).
+ * Returns the leaf (never a tombstone) or NULL with no lock held. */
+CTXS_INLINE const ctxs_leaf *locked_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
+    if (CTXS_LIKELY(slot->parent == NULL)) return plain_lookup(slot, key, held);
     return chained_lookup(slot, key, held);
 }
 
@@ -302,7 +335,7 @@ CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
         ctxs_value_retain(slot->heap, leaf->value);
         *value = leaf->value;
     }
-    ctxs_lock_release(&held->lock);
+    if (held != NULL) ctxs_lock_release(&held->lock);
     return 1;
 }
 
@@ -313,7 +346,9 @@ CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, c
     return 1;
 }
 
-void ctxs_slot_read_end(ctxs_slot *held) { ctxs_lock_release(&held->lock); }
+void ctxs_slot_read_end(ctxs_slot *held) {
+    if (held != NULL) ctxs_lock_release(&held->lock);
+}
 
 int ctxs_slot_memo_get(ctxs_slot *slot, void **memo) {
     ctxs_lock_acquire(&slot->lock);
@@ -377,15 +412,27 @@ static inline void release_stale(ctxs_slot *slot, stale old) {
     ctxs_value_release(slot->heap, old.memo);
 }
 
+/* Called under the lock by a write that replaced the slot's map `old`:
+ * marks the slot touched and returns the map to release once the lock is
+ * dropped, which is none when `old` is the untouched slot's base (the slot
+ * keeps it: a reader may be walking it). */
+static inline ctxs_map *unpublish(ctxs_slot *slot, ctxs_map *old) {
+    if (atomic_load_explicit(&slot->touched, memory_order_relaxed)) return old;
+    atomic_store_explicit(&slot->touched, true, memory_order_release);
+    return NULL;
+}
+
 /* Applies one write to the slot's map under the lock. A map only the slot
  * holds is written in place; a shared one (a snapshot or a fork holds it
- * too) is replaced by a new version, and the old one released afterwards. */
+ * too, or it is an untouched slot's base) is replaced by a new version, and
+ * the old one released afterwards (see unpublish). */
 static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) {
     ctxs_displaced displaced = {NULL, NULL};
-    ctxs_map *next = NULL;
+    ctxs_map *next = NULL, *unpublished = NULL;
     ctxs_lock_acquire(&slot->lock);
     ctxs_map *old = slot->map;
-    bool exclusive = !old->immortal && atomic_load_explicit(&old->refs, memory_order_acquire) == 1;
+    bool exclusive = atomic_load_explicit(&slot->touched, memory_order_relaxed) && !old->immortal &&
+                     atomic_load_explicit(&old->refs, memory_order_acquire) == 1;
     bool tombstone = remove && slot->parent != NULL && !slot->cleared; /* hides the inherited key */
     int status;
     if (exclusive) {
@@ -398,9 +445,12 @@ static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) 
         if (status == CTXS_OK) slot->map = next;
     }
     stale old_state = {NULL, NULL};
-    if (status == CTXS_OK) old_state = changed(slot);
+    if (status == CTXS_OK) {
+        old_state = changed(slot);
+        if (!exclusive) unpublished = unpublish(slot, old);
+    }
     ctxs_lock_release(&slot->lock);
-    if (status == CTXS_OK && !exclusive) ctxs_map_release(old);
+    if (unpublished != NULL) ctxs_map_release(unpublished);
     ctxs_displaced_release(slot->heap, &displaced);
     release_stale(slot, old_state);
     return status;
@@ -420,8 +470,9 @@ int ctxs_slot_clear(ctxs_slot *slot) {
     slot->map = empty;
     if (slot->parent != NULL) slot->cleared = true;
     stale old_state = changed(slot);
+    ctxs_map *unpublished = unpublish(slot, old);
     ctxs_lock_release(&slot->lock);
-    ctxs_map_release(old);
+    if (unpublished != NULL) ctxs_map_release(unpublished);
     release_stale(slot, old_state);
     return CTXS_OK;
 }
@@ -434,8 +485,9 @@ int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map) {
     slot->map = mine;
     if (slot->parent != NULL) slot->cleared = true;
     stale old_state = changed(slot);
+    ctxs_map *unpublished = unpublish(slot, old);
     ctxs_lock_release(&slot->lock);
-    ctxs_map_release(old);
+    if (unpublished != NULL) ctxs_map_release(unpublished);
     release_stale(slot, old_state);
     return CTXS_OK;
 }
@@ -532,6 +584,10 @@ static int merge(ctxs_slot *slot, ctxs_map **out, size_t *work) {
 }
 
 int ctxs_slot_snapshot(ctxs_slot *slot, ctxs_map **out) {
+    if (slot->parent == NULL && !atomic_load_explicit(&slot->touched, memory_order_acquire)) {
+        *out = ctxs_map_fork(slot->base); /* no lock: see "Untouched slots" */
+        return CTXS_OK;
+    }
     bool cleared, is_view;
     ctxs_map *layer = slot_layer(slot, true, &cleared, &is_view);
     if (slot->parent == NULL || is_view) {

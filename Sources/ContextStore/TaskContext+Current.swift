@@ -46,15 +46,15 @@ extension TaskContext {
 
     /// What `body` makes of the word stored under `id` in the current
     /// context (see `_Stored`), or nil when there is none. A borrowed read:
-    /// `body` runs under the slot's lock with the value unretained, which
-    /// saves retaining and releasing it, so `body` copies out what it needs
-    /// and never calls into the store.
+    /// `body` runs under the slot's lock (none for a scope not yet written)
+    /// with the value unretained, which saves retaining and releasing it, so
+    /// `body` copies out what it needs and never calls into the store.
     @inlinable @inline(__always)
     static func _withStored<R>(_ id: UInt64, _ body: (UnsafeMutableRawPointer) -> R?) -> R? {
         guard let slot = _readSlot() else { return nil }
         var raw: UnsafeMutableRawPointer?
         var held: OpaquePointer?
-        guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw, let held else { return nil }
+        guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw else { return nil }
         defer { ctxs_slot_read_end(held) }
         return body(raw)
     }
@@ -142,7 +142,7 @@ extension TaskContext {
         guard let id = _Store.lookup(name), let slot = _readSlot() else { return nil }
         var raw: UnsafeMutableRawPointer?
         var held: OpaquePointer?
-        guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw, let held else { return nil }
+        guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw else { return nil }
         defer { ctxs_slot_read_end(held) }
         return _anyValue(raw)
     }

@@ -210,6 +210,7 @@ void test_in_place(harness *h);
 void test_slot_model(harness *h);
 void test_slot_borrow(harness *h);
 void test_slots_plain(harness *h);
+void test_slot_untouched(harness *h);
 /* test_chains.c */
 void test_slots_chained(harness *h);
 void test_slot_chain(harness *h);
@@ -223,6 +224,7 @@ void test_intern_cache(harness *h);
 /* test_threads.c */
 void test_threads_slot(harness *h);
 void test_threads_fork(harness *h);
+void test_threads_untouched(harness *h);
 void test_threads_intern(harness *h);
 /* test_spares.c */
 void test_spares(harness *h);

@@ -271,3 +271,99 @@ void test_slots_plain(harness *h) {
     model_free(&m);
     model_free(&snap_m);
 }
+
+/* A new map holding key -> value (+1), or NULL. */
+static ctxs_map *one_entry(ctxs_store *s, uint64_t key, void *value) {
+    ctxs_map *empty = ctxs_map_new(s), *out = NULL;
+    if (empty == NULL) return NULL;
+    if (ctxs_map_assoc(empty, key, value, &out) != CTXS_OK) out = NULL;
+    ctxs_map_release(empty);
+    return out;
+}
+
+/* A plain slot not yet written reads its first map without the lock; the
+ * first write leaves that map as it was (never in place, never released)
+ * until the slot is released or recycled. */
+void test_slot_untouched(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *c = tv_new(h, 3);
+
+    /* A slot adopting a map nothing else holds: the case a write would
+     * otherwise do in place. */
+    ctxs_map *m1 = one_entry(s, 1, a);
+    REQUIRE(m1 != NULL);
+    ctxs_slot *slot = ctxs_slot_adopt(s, m1);
+    REQUIRE(slot != NULL);
+
+    void *v = NULL;
+    ctxs_slot *held = (ctxs_slot *)1;
+    CHECK_EQ(ctxs_slot_read_begin(slot, 1, &v, &held), 1);
+    CHECK(v == a && held == NULL); /* no lock taken */
+    ctxs_slot_read_end(held);      /* a no-op for NULL */
+    held = (ctxs_slot *)1;
+    CHECK_EQ(ctxs_slot_read_begin(slot, 2, &v, &held), 0);
+    ctxs_map *snap = NULL;
+    CHECK_EQ(ctxs_slot_snapshot(slot, &snap), CTXS_OK);
+    CHECK(snap == m1); /* the first map itself, forked without the lock */
+    ctxs_map_release(snap);
+    CHECK_EQ(store_refs(a), 1);
+
+    /* The first write replaces the value of key 1: the first map keeps a. */
+    CHECK_EQ(ctxs_slot_assoc(slot, 1, b), CTXS_OK);
+    CHECK_EQ(store_refs(a), 1);
+    CHECK_EQ(store_refs(b), 1);
+    held = NULL;
+    CHECK_EQ(ctxs_slot_read_begin(slot, 1, &v, &held), 1);
+    CHECK(v == b && held == slot); /* touched: under the lock now */
+    ctxs_slot_read_end(held);
+    /* Later writes go in place in the slot's own map; a stays kept. */
+    CHECK_EQ(ctxs_slot_assoc(slot, 1, c), CTXS_OK);
+    CHECK_EQ(store_refs(b), 0);
+    CHECK_EQ(store_refs(a), 1);
+    CHECK_EQ(ctxs_slot_snapshot(slot, &snap), CTXS_OK);
+    CHECK(snap != m1 && ctxs_map_count(snap) == 1);
+    CHECK(ctxs_map_find(snap, 1, &v) == 1 && v == c);
+    ctxs_map_release(snap);
+
+    /* Recycled and reset: untouched again, with a new first map. */
+    CHECK_EQ(ctxs_slot_recycle(slot), 1);
+    CHECK_EQ(store_refs(a), 0); /* the first map went with the recycle */
+    CHECK_EQ(store_refs(c), 0);
+    ctxs_map *m2 = one_entry(s, 2, b);
+    REQUIRE(m2 != NULL);
+    CHECK_EQ(ctxs_slot_reset(slot, m2), CTXS_OK);
+    held = (ctxs_slot *)1;
+    CHECK_EQ(ctxs_slot_read_begin(slot, 2, &v, &held), 1);
+    CHECK(v == b && held == NULL);
+    /* An untouched slot recycles its one map once. */
+    CHECK_EQ(ctxs_slot_recycle(slot), 1);
+    CHECK_EQ(store_refs(b), 0);
+
+    /* clear and replace are first writes too. */
+    m2 = one_entry(s, 3, c);
+    REQUIRE(m2 != NULL);
+    CHECK_EQ(ctxs_slot_reset(slot, m2), CTXS_OK);
+    CHECK_EQ(ctxs_slot_clear(slot), CTXS_OK);
+    CHECK_EQ(store_refs(c), 1); /* kept by the first map */
+    CHECK_EQ(ctxs_slot_find(slot, 3, NULL), 0);
+    ctxs_slot_release(slot);
+    CHECK_EQ(store_refs(c), 0);
+
+    m2 = one_entry(s, 3, c);
+    REQUIRE(m2 != NULL);
+    ctxs_slot *other = ctxs_slot_adopt(s, m2);
+    REQUIRE(other != NULL);
+    ctxs_map *with_a = one_entry(s, 1, a);
+    REQUIRE(with_a != NULL);
+    CHECK_EQ(ctxs_slot_replace(other, with_a), CTXS_OK);
+    ctxs_map_release(with_a);
+    CHECK_EQ(store_refs(c), 1);
+    CHECK_EQ(ctxs_slot_find(other, 1, NULL), 1);
+    ctxs_slot_release(other);
+    CHECK_EQ(store_refs(c), 0);
+    CHECK_EQ(store_refs(a), 0);
+
+    tv_drop(a);
+    tv_drop(b);
+    tv_drop(c);
+}

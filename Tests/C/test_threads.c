@@ -322,3 +322,80 @@ void test_threads_intern(harness *h) {
     free(all);
     free(ids);
 }
+
+/* ======================================================== untouched slots */
+
+enum { UNTOUCHED_KEYS = 64, UNTOUCHED_READERS = 3, UNTOUCHED_READS = 20000 };
+
+typedef struct untouched_run {
+    harness *h;
+    ctxs_slot *slot;
+    tracker *before[UNTOUCHED_KEYS]; /* each key's value in the slot's first map */
+    tracker *after[UNTOUCHED_KEYS];  /* each key's value after the writer's pass */
+    _Atomic int started;             /* readers that have begun */
+} untouched_run;
+
+/* Reads a slot nobody had written when it began, while the writer makes the
+ * first writes: every read sees a key's value from before or after. */
+static void *untouched_reader(void *arg) {
+    untouched_run *u = arg;
+    rng r = {0xA000 + (uint64_t)atomic_fetch_add(&u->started, 1)};
+    for (int i = 0; i < UNTOUCHED_READS; i++) {
+        uint64_t key = rng_below(&r, UNTOUCHED_KEYS);
+        void *v = NULL;
+        ctxs_slot *held = NULL;
+        if (i % 8 == 7) {
+            ctxs_map *snap = NULL;
+            if (!CHECK_EQ(ctxs_slot_snapshot(u->slot, &snap), CTXS_OK)) break;
+            int found = ctxs_map_find(snap, key, &v);
+            ctxs_map_release(snap);
+            if (!CHECKF(found == 1 && (v == u->before[key] || v == u->after[key]),
+                        "snapshot: key %llu holds %p", ull(key), v))
+                break;
+            continue;
+        }
+        int found = ctxs_slot_read_begin(u->slot, key, &v, &held);
+        bool ok = found == 1 && (v == u->before[key] || v == u->after[key]) &&
+                  tracker_valid(&u->h->ledger, v, "untouched read");
+        ctxs_slot_read_end(held);
+        if (!CHECKF(ok, "read: key %llu found %d value %p", ull(key), found, v)) break;
+    }
+    return NULL;
+}
+
+void test_threads_untouched(harness *h) {
+    untouched_run u = {.h = h};
+    atomic_init(&u.started, 0);
+    ctxs_map *map = ctxs_map_new(h->store);
+    REQUIRE(map != NULL);
+    for (int k = 0; k < UNTOUCHED_KEYS; k++) {
+        u.before[k] = tv_new(h, (uint64_t)k);
+        u.after[k] = tv_new(h, 1000 + (uint64_t)k);
+        ctxs_map *next = NULL;
+        REQUIRE(ctxs_map_assoc(map, (uint64_t)k, u.before[k], &next) == CTXS_OK);
+        ctxs_map_release(map);
+        map = next;
+    }
+    u.slot = ctxs_slot_adopt(h->store, map); /* only the slot holds the map */
+    REQUIRE(u.slot != NULL);
+    pthread_t readers[UNTOUCHED_READERS];
+    for (int i = 0; i < UNTOUCHED_READERS; i++)
+        REQUIRE(pthread_create(&readers[i], NULL, untouched_reader, &u) == 0);
+    while (atomic_load(&u.started) < UNTOUCHED_READERS) sched_yield();
+    /* The first write, then more, while the readers run: each replaces a
+     * key's value, in a new map and then in place. */
+    for (int round = 0; round < 50; round++) {
+        for (int k = 0; k < UNTOUCHED_KEYS; k++) {
+            CHECK_EQ(ctxs_slot_assoc(u.slot, (uint64_t)k, round % 2 == 0 ? u.after[k] : u.before[k]),
+                     CTXS_OK);
+        }
+    }
+    for (int i = 0; i < UNTOUCHED_READERS; i++) pthread_join(readers[i], NULL);
+    ctxs_slot_release(u.slot);
+    for (int k = 0; k < UNTOUCHED_KEYS; k++) {
+        CHECK_EQ(store_refs(u.before[k]), 0);
+        CHECK_EQ(store_refs(u.after[k]), 0);
+        tv_drop(u.before[k]);
+        tv_drop(u.after[k]);
+    }
+}

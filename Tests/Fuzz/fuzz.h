@@ -49,6 +49,11 @@ typedef struct fz_slot {
     uint64_t writes;      /* successful writes */
     uint64_t serial;      /* distinguishes reuses of this entry */
     bool recycled;        /* emptied by ctxs_slot_recycle: only reset and release are valid */
+    /* A plain slot keeps the contents it was made (or reset) with once it
+     * has been written, until it is released or recycled (slot.c,
+     * "Untouched slots"): */
+    model_contents first; /* plain: those contents */
+    bool touched;         /* plain: written since made or reset; chained: always */
 } fz_slot;
 
 typedef struct fz_state {
@@ -129,6 +134,9 @@ void fz_touch(fz_state *st, int slot, int key);
 
 /* A successful write to object i: its memo goes, and older snapshots are stale. */
 void fz_written(fz_state *st, int i);
+/* After a plain slot was given its contents (made, adopted or reset): it
+ * starts untouched, keeping them as its first contents. */
+void fz_slot_started(fz_state *st, int i);
 
 /* ------------------------------------------- fuzz_lifecycle.c */
 

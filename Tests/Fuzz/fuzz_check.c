@@ -160,7 +160,8 @@ static void check_slot_key(fz_state *st, int i, const model_contents *want, unsi
         ctxs_slot *held = NULL;
         present = ctxs_slot_read_begin(slot, key, &value, &held);
         if (present) {
-            bool ok = in_chain(st, i, held);
+            /* No lock is held only for a plain slot not yet written. */
+            bool ok = held == NULL ? st->slots[i].depth == 0 : in_chain(st, i, held);
             ctxs_slot_read_end(held);
             FZ_ASSERT(st, ok, "slot %d key %u: read_begin holds a slot outside the chain", i, k);
         }
@@ -258,6 +259,7 @@ void fz_check_references(fz_state *st) {
         chained |= s->parent >= 0;
         if (s->memo != 0) memos[s->memo]++;
         mark_values(held, &s->layer);
+        if (s->parent < 0 && s->touched) mark_values(held, &s->first);
     }
     for (int h = 0; h < FZ_HANDLES; h++)
         if (st->maps[h].map != NULL) mark_values(held, &st->maps[h].model);

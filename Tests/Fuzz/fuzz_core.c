@@ -119,6 +119,7 @@ int fz_slot_register(fz_state *st, int i, ctxs_slot *slot, int parent) {
     s->parent = parent;
     s->depth = parent >= 0 ? st->slots[parent].depth + 1 : 0;
     s->serial = ++st->serial;
+    s->touched = parent >= 0; /* `first` is set with the contents (fz_slot_started) */
     if (parent >= 0) st->slots[parent].refs++;
     FZ_ASSERT(st, ctxs_slot_parent(slot) == (parent >= 0 ? st->slots[parent].slot : NULL),
               "new slot %d: wrong parent", i);
@@ -168,6 +169,12 @@ void fz_touch(fz_state *st, int slot, int key) {
 void fz_written(fz_state *st, int i) {
     st->slots[i].writes++;
     st->slots[i].memo = 0;
+    st->slots[i].touched = true;
+}
+
+void fz_slot_started(fz_state *st, int i) {
+    st->slots[i].first = st->slots[i].layer;
+    st->slots[i].touched = st->slots[i].parent >= 0;
 }
 
 /* ------------------------------------------------------------- map ops */
@@ -243,6 +250,7 @@ static fz_outcome op_slot_plain(fz_state *st, fz_reader *r) {
     if (slot == NULL) return fz_failed(st, CTXS_ENOMEM, "ctxs_slot_create (plain)");
     fz_slot_register(st, i, slot, -1);
     if (initial != NULL) st->slots[i].layer = initial->model;
+    fz_slot_started(st, i);
     fz_slot_handle_set(st, dst, i);
     fz_touch(st, i, -1);
     return FZ_DONE;

@@ -114,6 +114,7 @@ fz_outcome fz_op_slot_adopt(fz_state *st, fz_reader *r) {
     if (!own) m->map = NULL; /* the slot holds the handle's reference now */
     fz_slot_register(st, i, slot, -1);
     st->slots[i].layer = contents;
+    fz_slot_started(st, i);
     fz_slot_handle_set(st, dst, i);
     fz_touch(st, i, -1);
     return FZ_DONE;
@@ -150,9 +151,10 @@ fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r) {
     /* It released what the slot held, and nothing else; its memo exactly
      * once (fz_check_references then checks every memo's count). */
     bool held[FZ_IDS] = {false};
-    for (unsigned k = 0; k < MODEL_KEYS; k++)
-        if (s->layer.value[k] < FZ_VALUES)
-            held[s->layer.value[k]] = true; /* plain: no tombstones */
+    for (unsigned k = 0; k < MODEL_KEYS; k++) {
+        if (s->layer.value[k] < FZ_VALUES) held[s->layer.value[k]] = true; /* plain: no tombstones */
+        if (s->touched && s->first.value[k] < FZ_VALUES) held[s->first.value[k]] = true;
+    }
     for (unsigned id = 1; id < FZ_IDS; id++) {
         int64_t released = counts[id] - st->counts[id];
         int64_t most = id < FZ_VALUES ? (held[id] ? counts[id] : 0) : id == s->memo;
@@ -167,6 +169,7 @@ fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r) {
     s->cleared = false;
     s->recycled = true;
     fz_written(st, i);
+    model_clear(&s->first); /* reset gives it new contents (fz_slot_started) */
     return FZ_DONE;
 }
 
@@ -196,6 +199,7 @@ fz_outcome fz_op_slot_reset(fz_state *st, fz_reader *r) {
     if (!own) m->map = NULL; /* the slot holds the handle's reference now */
     s->recycled = false;
     s->layer = contents;
+    fz_slot_started(st, i);
     fz_written(st, i);
     fz_touch(st, i, -1);
     return FZ_DONE;
