@@ -47,6 +47,10 @@
  *    reference between them, and no write has been made; once `touched`
  *    is true, base holds a reference of its own. A chained slot has no
  *    base and is touched from the start.
+ *  - A borrowed base (ctxs_slot_reset_borrowed) holds no reference: the
+ *    caller keeps it alive until it calls ctxs_slot_recycle or
+ *    ctxs_slot_own_base. Untouched, the slot then holds no reference to
+ *    map == base; touched, it holds one to map and none to base.
  *  - A map is released only by the writer that unpublished it, after the
  *    lock is dropped; readers hold the lock while they touch a leaf, except
  *    in an untouched slot's base, which outlives every reader.
@@ -67,6 +71,15 @@ static void lineage_release(ctxs_heap *heap, ctxs_lineage *lineage) {
     if (atomic_fetch_sub_explicit(&lineage->refs, 1, memory_order_acq_rel) == 1) {
         ctxs_free(heap, lineage, sizeof *lineage, CTXS_KIND_OTHER);
     }
+}
+
+/* The references a plain slot (or chained, base NULL) holds to its map and
+ * base, to release when it ends: see the invariants. Called by the slot's
+ * only holder. */
+static inline void slot_holdings(ctxs_slot *slot, ctxs_map **map, ctxs_map **base) {
+    bool touched = atomic_load_explicit(&slot->touched, memory_order_relaxed);
+    *map = touched || !slot->borrowed ? slot->map : NULL;
+    *base = touched && !slot->borrowed ? slot->base : NULL;
 }
 
 /* Makes a slot holding `owned` (+1, taken over only on success; NULL: the
@@ -108,6 +121,7 @@ static ctxs_slot *slot_make(ctxs_heap *heap, ctxs_map *owned, ctxs_slot *parent)
     slot->map = owned != NULL ? owned : ctxs_map_empty(heap);
     slot->base = parent != NULL ? NULL : slot->map;
     atomic_init(&slot->touched, parent != NULL);
+    slot->borrowed = false;
     slot->parent = parent != NULL ? ctxs_slot_retain(parent) : NULL;
     slot->heap = heap;
     slot->depth = parent != NULL ? parent->depth + 1 : 0;
@@ -158,14 +172,13 @@ void ctxs_slot_release(ctxs_slot *slot) {
             return;
         }
         ctxs_slot *parent = slot->parent;
-        ctxs_map *map = slot->map, *view = slot->view;
-        /* The base's own reference, if the slot was written. */
-        ctxs_map *base = atomic_load_explicit(&slot->touched, memory_order_relaxed) ? slot->base : NULL;
+        ctxs_map *map, *base, *view = slot->view;
+        slot_holdings(slot, &map, &base);
         ctxs_lineage *lineage = slot->lineage;
         void *memo = slot->memo;
         ctxs_heap *heap = slot->heap;
         ctxs_free(heap, slot, sizeof *slot, CTXS_KIND_SLOT);
-        ctxs_map_release(map);
+        if (map != NULL) ctxs_map_release(map);
         if (base != NULL) ctxs_map_release(base);
         ctxs_map_release(view);
         lineage_release(heap, lineage);
@@ -180,12 +193,13 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     /* Nobody else can reach the slot now; the lock orders this with the
      * last writes made through it on other threads. */
     ctxs_lock_acquire(&slot->lock);
-    ctxs_map *map = slot->map, *view = slot->view;
-    ctxs_map *base = atomic_load_explicit(&slot->touched, memory_order_relaxed) ? slot->base : NULL;
+    ctxs_map *map, *base, *view = slot->view;
+    slot_holdings(slot, &map, &base);
     ctxs_lineage *lineage = slot->lineage;
     void *memo = slot->memo;
     slot->map = NULL;
     slot->base = NULL;
+    slot->borrowed = false;
     atomic_store_explicit(&slot->touched, false, memory_order_relaxed);
     slot->view = NULL;
     slot->memo = NULL;
@@ -195,7 +209,7 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     slot->rebuild_cost = 0;
     atomic_store_explicit(&slot->stale_work, 0, memory_order_relaxed);
     ctxs_lock_release(&slot->lock);
-    ctxs_map_release(map);
+    if (map != NULL) ctxs_map_release(map);
     if (base != NULL) ctxs_map_release(base);
     ctxs_map_release(view);
     lineage_release(slot->heap, lineage);
@@ -209,6 +223,27 @@ int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) {
     slot->map = map;
     slot->base = map;
     return CTXS_OK;
+}
+
+int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map) {
+    int status = ctxs_slot_reset(slot, map);
+    if (status == CTXS_OK) slot->borrowed = true;
+    return status;
+}
+
+int ctxs_slot_borrow_base(ctxs_slot *slot, ctxs_map **base) {
+    if (slot->parent != NULL || atomic_load_explicit(&slot->touched, memory_order_acquire)) return 0;
+    *base = slot->base;
+    return 1;
+}
+
+void ctxs_slot_own_base(ctxs_slot *slot) {
+    ctxs_lock_acquire(&slot->lock);
+    if (slot->borrowed) {
+        ctxs_map_fork(slot->base);
+        slot->borrowed = false;
+    }
+    ctxs_lock_release(&slot->lock);
 }
 
 ctxs_slot *ctxs_slot_parent(const ctxs_slot *slot) { return slot->parent; }

@@ -33,6 +33,9 @@ struct ctxs_slot {
                                   itself, sharing map's reference; after, it holds one of its own */
     _Atomic bool touched;      /* written under lock, false -> true only (recycle resets it): a
                                   write has been made; always true for a chained slot */
+    bool borrowed;             /* plain: `base` was lent by the caller of ctxs_slot_reset_borrowed
+                                  and holds no reference (until ctxs_slot_own_base); written
+                                  under lock, read under it or by the slot's only holder */
     void *memo;                /* guarded by lock: the owner's object for `map` as it is now
                                   (retained via options.retain); NULL after any write */
     ctxs_slot *parent;         /* immutable; retained; NULL for a plain slot */

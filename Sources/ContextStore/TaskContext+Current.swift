@@ -26,6 +26,11 @@ extension TaskContext {
     /// none enclosing: `_inTask` was 5% of it, about 150 ns).
     @inlinable static func _readSlot() -> OpaquePointer? {
         if let slot = _boundSlot() { return slot }
+        return _unboundReadSlot()
+    }
+
+    /// `_readSlot()` when no scope is bound: the thread's context, off any task.
+    @inlinable static func _unboundReadSlot() -> OpaquePointer? {
         guard let thread = ctxs_thread_slot_peek(_Store.raw) else { return nil }
         return _inTask ? nil : thread
     }

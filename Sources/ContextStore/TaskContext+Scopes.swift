@@ -31,7 +31,7 @@ extension TaskContext {
     @inlinable
     public static func run<R>(inheriting inheritance: Inheritance = .copy, _ body: () throws -> R) rethrows -> R {
         if inheritance == .copy {
-            var scope: _Scope? = _Scope.copy(of: _readSlot())
+            var scope: _Scope? = _Scope.copyForRun()
             defer { _Scope.recycle(&scope) }
             return try Unmanaged.passUnretained(scope!)._withUnsafeGuaranteedRef {
                 try _binding.withValue($0, operation: body)
@@ -62,7 +62,7 @@ extension TaskContext {
         _ body: () async throws -> R
     ) async rethrows -> R {
         if inheritance == .copy {
-            var scope: _Scope? = _Scope.copy(of: _readSlot())
+            var scope: _Scope? = _Scope.copyForRun()
             defer { _Scope.recycle(&scope) }
             return try await _binding.withValue(scope!, operation: body, isolation: isolation)
         }

@@ -1,4 +1,5 @@
 import CContextStore
+import CContextStoreSPI
 
 /// One context scope: owns one reference to a C slot. Bound to tasks through
 /// `TaskContext._binding`.
@@ -58,6 +59,25 @@ final class _Scope: @unchecked Sendable {
         return reusing(adopting: map)
     }
 
+    /// A `.copy` scope for `run`, over the scope bound here, which outlives
+    /// the body: when that scope has not been written, the new one borrows
+    /// the map it started from instead of counting a reference to it (see
+    /// `ctxs_slot_borrow_base`). `recycle` ends it, and gives it a reference
+    /// of its own if it outlives the body. (callgrind, `run-copy`: ...)
+    @usableFromInline
+    static func copyForRun() -> _Scope {
+        guard let enclosing = _boundSlot() else { return copy(of: TaskContext._unboundReadSlot()) }
+        var map: OpaquePointer?
+        if ctxs_slot_borrow_base(enclosing, &map) == 1, let map, let spare = ctxs_thread_spare_take(_Store.raw) {
+            let scope = Unmanaged<_Scope>.fromOpaque(spare).takeRetainedValue()
+            // Spares are recycled plain slots of this store, so this holds.
+            let status = ctxs_slot_reset_borrowed(scope.slot!, map)
+            precondition(status == CTXS_OK.rawValue, "ContextStore: a spare scope was not recycled")
+            return scope
+        }
+        return copy(of: enclosing)
+    }
+
     /// A plain scope holding `map` (+1, taken over): this thread's spare
     /// scope object if it has one, else a new one.
     private static func reusing(adopting map: OpaquePointer) -> _Scope {
@@ -83,9 +103,16 @@ final class _Scope: @unchecked Sendable {
     /// and closing a scope was two allocations and two frees: a Swift object
     /// and a C slot. callgrind, `run(inheriting: .copy)` with an empty body:
     /// 1,406 -> 1,072 instructions, of which `withValue` itself is 561.)
+    ///
+    /// A scope that something else still holds (a task it was shared with,
+    /// a chained child) lives on, with a reference of its own to a map it
+    /// borrowed (see `copyForRun`).
     @usableFromInline
     static func recycle(_ scope: inout _Scope?) {
-        guard isKnownUniquelyReferenced(&scope), let slot = scope?.slot, ctxs_slot_recycle(slot) == 1 else { return }
+        guard isKnownUniquelyReferenced(&scope), let slot = scope?.slot, ctxs_slot_recycle(slot) == 1 else {
+            if let slot = scope?.slot { ctxs_slot_own_base(slot) }
+            return
+        }
         // Moved out of `scope` and into the spare: the retain and the
         // temporary's release are adjacent, so the optimiser drops both.
         let raw = Unmanaged.passRetained(scope.take()!).toOpaque()

@@ -49,6 +49,7 @@ static const struct {
     {"alloc_failure", test_alloc_failure},
     {"slots_plain", test_slots_plain},
     {"slot_untouched", test_slot_untouched},
+    {"slot_borrowed", test_slot_borrowed},
     {"slots_chained", test_slots_chained},
     {"slot_chain_64", test_slot_chain},
     {"interning", test_interning},

@@ -367,3 +367,59 @@ void test_slot_untouched(harness *h) {
     tv_drop(b);
     tv_drop(c);
 }
+
+/* Borrowed first maps (CContextStoreSPI.h): a slot that borrows another's
+ * untouched map counts no reference to it, until it owns it. */
+void test_slot_borrowed(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2);
+    ctxs_map *lent = one_entry(s, 1, a);
+    REQUIRE(lent != NULL);
+    ctxs_slot *lender = ctxs_slot_adopt(s, lent);
+    REQUIRE(lender != NULL);
+    ctxs_map *base = NULL;
+    CHECK_EQ(ctxs_slot_borrow_base(lender, &base), 1);
+    CHECK(base == lent);
+
+    /* A recycled slot borrows it: reads see it, a write copies, a recycle
+     * releases only what the slot made. */
+    ctxs_slot *copy = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(copy != NULL);
+    CHECK_EQ(ctxs_slot_recycle(copy), 1);
+    CHECK_EQ(ctxs_slot_reset_borrowed(copy, base), CTXS_OK);
+    CHECK_EQ(store_refs(a), 1);
+    void *v = NULL;
+    CHECK(ctxs_slot_find(copy, 1, &v) == 1 && v == a);
+    tv_put(h, v);
+    CHECK_EQ(ctxs_slot_assoc(copy, 2, b), CTXS_OK);
+    CHECK_EQ(ctxs_slot_borrow_base(copy, &base), 0); /* touched: nothing to lend */
+    CHECK_EQ(ctxs_slot_recycle(copy), 1);
+    CHECK_EQ(store_refs(b), 0);
+    CHECK_EQ(store_refs(a), 1); /* the lender's, untouched */
+
+    /* Borrowed, then owned: it outlives the lender. */
+    CHECK_EQ(ctxs_slot_borrow_base(lender, &base), 1);
+    CHECK_EQ(ctxs_slot_reset_borrowed(copy, base), CTXS_OK);
+    ctxs_slot_own_base(copy);
+    ctxs_slot_own_base(copy); /* once is enough: the second does nothing */
+    ctxs_slot_release(lender);
+    CHECK_EQ(store_refs(a), 1);
+    CHECK(ctxs_slot_find(copy, 1, &v) == 1 && v == a);
+    tv_put(h, v);
+    CHECK_EQ(ctxs_slot_assoc(copy, 1, b), CTXS_OK); /* first write: the owned map is kept */
+    CHECK_EQ(store_refs(a), 1);
+    ctxs_slot_release(copy);
+    CHECK_EQ(store_refs(a), 0);
+    CHECK_EQ(store_refs(b), 0);
+
+    /* A chained slot lends nothing. */
+    ctxs_slot *parent = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(parent != NULL);
+    ctxs_slot *child = ctxs_slot_create(s, NULL, parent);
+    REQUIRE(child != NULL);
+    CHECK_EQ(ctxs_slot_borrow_base(child, &base), 0);
+    ctxs_slot_release(child);
+    ctxs_slot_release(parent);
+    tv_drop(a);
+    tv_drop(b);
+}

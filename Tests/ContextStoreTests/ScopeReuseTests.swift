@@ -100,6 +100,81 @@ extension ContextStoreTests {
             #expect(await child.value == "parent")
         }
 
+        // A `run(inheriting: .copy)` inside a scope not written since it
+        // opened borrows that scope's map (see `_Scope.copyForRun`). A copy
+        // that outlives its body, and its lender, must own what it borrowed.
+        @Test func aCopyThatOutlivesItsLenderKeepsItsContents() async throws {
+            let counter = DeinitCounter()
+            let release = Gate()
+            let before = TaskContext.statistics
+            let lender = try TaskContext().setting(tracked, Tracked("lent", counter)).setting(key, "lent")
+            let (plain, chained, written) = TaskContext.run(with: lender) {
+                // A copy ended here leaves this thread a spare, which the
+                // next copy needs to borrow.
+                TaskContext.run(inheriting: .copy) {}
+                return TaskContext.run(inheriting: .copy) {
+                    () -> (Task<String?, Never>, Task<String?, Never>, Task<String?, Never>) in
+                    // Plain `Task {}` shares this scope; a chained child holds it.
+                    let plain = Task { () -> String? in
+                        await release.wait()
+                        return TaskContext.get(tracked).map(\.label)
+                    }
+                    let chained = Task(inheriting: .chain) { () -> String? in
+                        await release.wait()
+                        try? TaskContext.set(key, "chained")
+                        return TaskContext.get(tracked).map(\.label).map { $0 + " " + (TaskContext.get(key) ?? "-") }
+                    }
+                    let written = Task { () -> String? in
+                        await release.wait()
+                        try? TaskContext.set(key, "written after")  // the first write, after the lender ended
+                        return TaskContext.get(key).map { $0 + " " + (TaskContext.get(tracked)?.label ?? "-") }
+                    }
+                    return (plain, chained, written)
+                }
+            }
+            // The lender's scope and the context value are gone: only the
+            // escaped copy keeps the value.
+            _ = consume lender
+            for round in 0..<4 { try TaskContext.run { try TaskContext.set(key, "other \(round)") } }
+            #expect(counter.count == 0, "the copy still holds the value")
+            release.open()
+            #expect(await plain.value == "lent")
+            #expect(await chained.value == "lent chained")
+            #expect(await written.value == "written after lent")
+            #expect(await eventually { counter.count == 1 }, "and lets it go when the last holder ends")
+            #expect(await eventually { TaskContext.statistics.liveValues == before.liveValues })
+        }
+
+        @Test func aBorrowingCopyReadsWritesAndForksLikeAnyCopy() async throws {
+            try await TaskContext.run(with: TaskContext().setting(key, "lender")) {
+                TaskContext.run(inheriting: .copy) {}  // a spare, to borrow with
+                try await TaskContext.run(inheriting: .copy) {
+                    #expect(TaskContext.get(key) == "lender")
+                    let snapshot = TaskContext.current
+                    try TaskContext.set(key, "copy")
+                    #expect(TaskContext.get(key) == "copy")
+                    #expect(snapshot[key] == "lender")
+                    let child = await Task(inheriting: .copy) { TaskContext.get(key) }.value
+                    #expect(child == "copy")
+                    TaskContext.run(inheriting: .copy) {  // a copy of a written scope: no borrowing
+                        #expect(TaskContext.get(key) == "copy")
+                    }
+                }
+                #expect(TaskContext.get(key) == "lender")
+                // Nested borrowing copies, each ended in turn.
+                try TaskContext.run(inheriting: .copy) {
+                    try TaskContext.run(inheriting: .copy) {
+                        try TaskContext.run(inheriting: .copy) {
+                            #expect(TaskContext.get(key) == "lender")
+                            try TaskContext.set(key, "deep")
+                        }
+                        #expect(TaskContext.get(key) == "lender")
+                    }
+                }
+                #expect(TaskContext.get(key) == "lender")
+            }
+        }
+
         @Test func concurrentScopesOnSharedThreadsStayApart() async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<8 {

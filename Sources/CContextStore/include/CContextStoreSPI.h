@@ -77,6 +77,25 @@ int ctxs_map_check(const ctxs_map *map);
 int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t *id);
 void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
 
+/* Borrowed maps, for a scope nested in another that outlives it (the
+ * Swift layer's `run(inheriting: .copy)`): the new scope starts from the
+ * enclosing scope's map without counting a reference to it.
+ *
+ * ctxs_slot_borrow_base: if `slot` is plain and has not been written since
+ * it was made or reset, sets *base to the map it started from (borrowed:
+ * it lives as long as `slot`, whatever is written to `slot` meanwhile) and
+ * returns 1; else returns 0.
+ * ctxs_slot_reset_borrowed: ctxs_slot_reset, except that the slot takes no
+ * reference to `map`: the caller must keep `map` alive until the slot is
+ * recycled, or until ctxs_slot_own_base. Returns as ctxs_slot_reset.
+ * ctxs_slot_own_base: the slot takes its own reference to a borrowed map
+ * (nothing if it borrows none), so that it may outlive the lender; call it
+ * while the lender is still alive, before a slot that could not be
+ * recycled goes on without it. Thread-safe. */
+int ctxs_slot_borrow_base(ctxs_slot *slot, ctxs_map *_Nullable *_Nonnull base);
+int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map);
+void ctxs_slot_own_base(ctxs_slot *slot);
+
 /* One process-wide pointer the Swift layer publishes once (the address of
  * its task-local, which is its key in the runtime) and then reads on every
  * get. A C global read costs one load; a Swift global costs a lazy-init
