@@ -290,15 +290,31 @@ bench-fork: ## Scopes, tasks and the request workload, on one CPU (part of `make
 # (Benchmarks/Sources/Ratios), on one CPU like the task benchmarks; CPython's
 # side of the first-write targets runs in the venv of bench-python. Then reads
 # under contention, on every CPU (reported, not a target).
-RATIOS_FLAGS ?=
+#
+# Two kinds of drift are not the machine's. Code placement: in an ordinary
+# build a loop's alignment moved a ratio by up to 20% when unrelated code
+# changed (run(inheriting: .copy), sync: 1.5 or 1.8 with the same library
+# code, depending on another target's presence), so Ratios is built with every
+# function aligned to 64 bytes and every branch target to 32 (both sides
+# alike; its own build directory). Process layout (ASLR): each pass is a new
+# process, and a target's figure is the median of RATIOS_PASSES passes
+# (report.py), with the spread over all of them.
+RATIOS_FLAGS ?= --rounds 11
+RATIOS_PASSES ?= 3
+RATIOS_BUILD = cd $(BENCH_DIR) && $(SWIFT) build -c release --build-path .build-aligned \
+	-Xswiftc -Xllvm -Xswiftc -align-all-functions=6 -Xswiftc -Xllvm -Xswiftc -align-all-nofallthru-blocks=5 \
+	-Xcc -falign-functions=64
 bench-ratios: ## The targets as interleaved ratios, with their spread (part of `make bench`)
 	mkdir -p $(BENCH_RAW)
+	rm -f $(BENCH_RAW)/ratios.*.tsv
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
-	cd $(BENCH_DIR) && $(SWIFT) build -c release --product Ratios
-	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python BENCH_REFERENCE=$(abspath $(BENCH_DIR))/Python/reference.py \
-		taskset -c $(BENCH_CPU) "$$(cd $(BENCH_DIR) && $(SWIFT) build -c release --show-bin-path)/Ratios" \
-		$(RATIOS_FLAGS) > $(BENCH_RAW)/ratios.tsv
-	"$$(cd $(BENCH_DIR) && $(SWIFT) build -c release --show-bin-path)/Ratios" --contention --rounds 11 \
+	$(RATIOS_BUILD) --product Ratios
+	for pass in $$(seq 1 $(RATIOS_PASSES)); do \
+		BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python BENCH_REFERENCE=$(abspath $(BENCH_DIR))/Python/reference.py \
+		taskset -c $(BENCH_CPU) "$$($(RATIOS_BUILD) --show-bin-path)/Ratios" \
+			$(RATIOS_FLAGS) > $(BENCH_RAW)/ratios.$$pass.tsv || exit 1; \
+	done
+	"$$($(RATIOS_BUILD) --show-bin-path)/Ratios" --contention --rounds 11 \
 		> $(BENCH_RAW)/contention.tsv
 
 # Memory runs with glibc's thread cache off, so that mallinfo2 counts every

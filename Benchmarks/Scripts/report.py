@@ -19,6 +19,7 @@ Every figure is a median over the run's samples. Nothing is typed in.
 """
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -86,9 +87,41 @@ def load_tsv(name):
 
 def load_ratios(name):
     """Rows of the Ratios runner's TSV: the per-round ratio's median and
-    spread for each target, and the median ns of each side."""
+    spread for each target, and the median ns of each side. For a name of
+    several passes (ratios.1.tsv, ratios.2.tsv, ...: one process each), the
+    median of the passes' medians, the spread over all of them (lowest p10
+    to highest p90), and the passes' medians themselves."""
+    stem, ext = os.path.splitext(name)
+    passes = sorted(glob.glob(os.path.join(RAW, f"{stem}.[0-9]*{ext}")))
+    if passes:
+        merged, notes, order = {}, {}, []
+        for path in passes:
+            rows, pass_notes = load_ratio_file(path)
+            notes.update(pass_notes)
+            for row in rows:
+                if row["id"] not in merged:
+                    order.append(row["id"])
+                merged.setdefault(row["id"], []).append(row)
+        notes["passes"] = str(len(passes))
+        out = []
+        for key in order:
+            group = merged[key]
+            row = dict(group[0])
+            row["median"] = statistics.median(r["median"] for r in group)
+            row["p10"] = min(r["p10"] for r in group)
+            row["p90"] = max(r["p90"] for r in group)
+            row["min"] = min(r["min"] for r in group)
+            row["max"] = max(r["max"] for r in group)
+            row["ours"] = statistics.median(r["ours"] for r in group)
+            row["baseline"] = statistics.median(r["baseline"] for r in group)
+            row["passes"] = [r["median"] for r in group]
+            out.append(row)
+        return out, notes
+    return load_ratio_file(os.path.join(RAW, name))
+
+
+def load_ratio_file(path):
     rows, notes = [], {}
-    path = os.path.join(RAW, name)
     if not os.path.exists(path):
         return rows, notes
     for line in open(path):
@@ -150,9 +183,9 @@ class Report:
 
     # ------------------------------------------------------------ targets
 
-    def target(self, what, value, limit, passes, unit="×", spread=None, marginal=False):
+    def target(self, what, value, limit, passes, unit="×", spread=None, marginal=False, runs=None):
         self.targets.append({"what": what, "value": value, "limit": limit, "passes": passes, "unit": unit,
-                             "spread": spread, "marginal": marginal})
+                             "spread": spread, "marginal": marginal, "runs": runs})
 
     def check_targets(self):
         """Timed targets from the interleaved ratios; allocation targets
@@ -165,7 +198,8 @@ class Report:
                 passes, marginal, shown = value <= limit, limit / MARGIN < value <= limit, f"≤ {limit:g}"
             else:
                 passes, marginal, shown = value >= limit, limit <= value < limit * MARGIN, f"≥ {limit:g}"
-            self.target(row["what"], value, shown, passes, spread=(row["p10"], row["p90"]), marginal=marginal)
+            self.target(row["what"], value, shown, passes, spread=(row["p10"], row["p90"]), marginal=marginal,
+                        runs=row.get("passes"))
         for n in SIZES:
             m = self.mallocs("get-hit", "ContextStore", n)
             self.target(f"get allocates nothing, n = {n:,}", m, "0", m is not None and m == 0, unit=" mallocs")
@@ -284,18 +318,24 @@ class Report:
 
     def targets_table(self):
         rounds = self.ratio_notes.get("rounds", "?")
+        passes = self.ratio_notes.get("passes", "1")
         lines = ["**Targets**", "",
-                 f"Each timed ratio is the median of {rounds} rounds of `Ratios` (`Sources/Ratios`), on one CPU: in each "
-                 "round one block of each side runs, back to back, in alternating order, so drift moves both sides of a "
-                 "round alike. The spread is the 10th to 90th percentile of the rounds. A ratio met within 5% of its "
-                 "limit is marked marginal. Allocation counts come from the ordo-one run.", "",
-                 "| target | measured | spread | limit | |", "|---|---|---|---|---|"]
+                 f"`Ratios` (`Sources/Ratios`) measures each timed ratio on one CPU in rounds: in each round one block "
+                 "of each side runs, back to back, in alternating order, so drift moves both sides of a round alike. "
+                 f"It runs {passes} times, each a new process ({rounds} rounds each), built with every function aligned "
+                 "to 64 bytes, so that neither the address layout of one process nor where the linker put a loop "
+                 "decides a figure (in an ordinary build, code placement alone moved a ratio by up to 20%). A ratio "
+                 "is the median of the passes' medians; \"passes\" shows each pass's median, and the spread is the "
+                 "10th to 90th percentile of the rounds, lowest to highest over all passes. A ratio met within 5% of "
+                 "its limit is marked marginal. Allocation counts come from the ordo-one run.", "",
+                 "| target | measured | passes | spread | limit | |", "|---|---|---|---|---|---|"]
         for t in self.targets:
             value = t["value"]
             shown = "–" if value is None else f"{value:.2f}{t['unit']}"
             spread = "" if t["spread"] is None else f"{t['spread'][0]:.2f}–{t['spread'][1]:.2f}"
+            runs = "" if not t.get("runs") else " / ".join(f"{r:.2f}" for r in t["runs"])
             status = ("marginal" if t["marginal"] else "met") if t["passes"] else "**missed**"
-            lines.append(f"| {t['what']} | {shown} | {spread} | {t['limit']} | {status} |")
+            lines.append(f"| {t['what']} | {shown} | {runs} | {spread} | {t['limit']} | {status} |")
         met = sum(1 for t in self.targets if t["passes"])
         marginal = sum(1 for t in self.targets if t["passes"] and t["marginal"])
         lines += ["", f"{met} of {len(self.targets)} targets met ({marginal} marginal)."]
