@@ -28,7 +28,7 @@ struct ctxs_slot {
     ctxs_lock lock;
     bool cleared;              /* guarded by lock: a chained layer hides everything inherited */
     ctxs_map *map;             /* guarded by lock: the contents, or a chained slot's layer */
-    ctxs_map *base;            /* a plain slot's first map, immutable until the slot is recycled
+    _Atomic(ctxs_map *) base;  /* a plain slot's first map, immutable until the slot is recycled
                                   (NULL for a chained slot): while `touched` is false it is `map`
                                   itself, sharing map's reference; after, it holds one of its own */
     _Atomic bool touched;      /* written under lock, false -> true only (recycle resets it): a

@@ -281,8 +281,8 @@ static ctxs_map *one_entry(ctxs_store *s, uint64_t key, void *value) {
     return out;
 }
 
-/* A plain slot not yet written reads its first map without the lock; the
- * first write leaves that map as it was (never in place, never released)
+/* A plain slot not yet written is snapshotted without the lock; the first
+ * write leaves its first map as it was (never in place, never released)
  * until the slot is released or recycled. */
 void test_slot_untouched(harness *h) {
     ctxs_store *s = h->store;
@@ -298,8 +298,9 @@ void test_slot_untouched(harness *h) {
     void *v = NULL;
     ctxs_slot *held = (ctxs_slot *)1;
     CHECK_EQ(ctxs_slot_read_begin(slot, 1, &v, &held), 1);
-    CHECK(v == a && held == NULL); /* no lock taken */
-    ctxs_slot_read_end(held);      /* a no-op for NULL */
+    CHECK(v == a && held == slot);
+    ctxs_slot_read_end(held);
+    ctxs_slot_read_end(NULL); /* a no-op */
     held = (ctxs_slot *)1;
     CHECK_EQ(ctxs_slot_read_begin(slot, 2, &v, &held), 0);
     ctxs_map *snap = NULL;
@@ -314,7 +315,7 @@ void test_slot_untouched(harness *h) {
     CHECK_EQ(store_refs(b), 1);
     held = NULL;
     CHECK_EQ(ctxs_slot_read_begin(slot, 1, &v, &held), 1);
-    CHECK(v == b && held == slot); /* touched: under the lock now */
+    CHECK(v == b && held == slot);
     ctxs_slot_read_end(held);
     /* Later writes go in place in the slot's own map; a stays kept. */
     CHECK_EQ(ctxs_slot_assoc(slot, 1, c), CTXS_OK);
@@ -334,7 +335,8 @@ void test_slot_untouched(harness *h) {
     CHECK_EQ(ctxs_slot_reset(slot, m2), CTXS_OK);
     held = (ctxs_slot *)1;
     CHECK_EQ(ctxs_slot_read_begin(slot, 2, &v, &held), 1);
-    CHECK(v == b && held == NULL);
+    CHECK(v == b && held == slot);
+    ctxs_slot_read_end(held);
     /* An untouched slot recycles its one map once. */
     CHECK_EQ(ctxs_slot_recycle(slot), 1);
     CHECK_EQ(store_refs(b), 0);

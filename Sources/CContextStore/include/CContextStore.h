@@ -281,8 +281,8 @@ int ctxs_map_iter_next(ctxs_map_iter *iter, uint64_t *_Nullable key,
  *   miss the layer fall through to the parent; `initial` must be NULL.
  *   The slot retains the parent.
  * A plain slot keeps the map it starts with until it is released (or
- * recycled), even after writes have replaced it: until its first write it
- * is read without its lock.
+ * recycled), even after writes have replaced it: until its first write a
+ * snapshot of it takes no lock.
  * Returns a +1 slot (release with ctxs_slot_release), or NULL when an
  * allocation fails or the arguments are invalid (nothing is retained). */
 ctxs_slot *_Nullable ctxs_slot_create(ctxs_store *store, ctxs_map *_Nullable initial,
@@ -327,10 +327,8 @@ int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void *_Nullable *_Nullable val
  * can copy what it needs out of the value and then call
  * ctxs_slot_read_end(*held). Between the two it must not call any function
  * of the store, and should do nothing slow: writers of that slot wait.
- * A plain slot that has not been written since it was made reads without
- * its lock (its first map outlives every reader) and sets *held to NULL.
- * Returns 1 (*value borrowed, valid until ctxs_slot_read_end; *held locked,
- * or NULL) or 0 (absent or hidden; no lock is held). Never allocates. */
+ * Returns 1 (*value borrowed, valid until ctxs_slot_read_end; *held locked)
+ * or 0 (absent or hidden; no lock is held). Never allocates. */
 int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void *_Nullable *_Nonnull value,
                          ctxs_slot *_Nullable *_Nonnull held);
 
