@@ -19,9 +19,16 @@ private func recorded(_ metrics: TestMetrics, prefix: String = "contextstore", d
     var values: [String: Double] = [:]
     for name in names {
         let gauge = try metrics.expectGauge("\(prefix).\(name)", dimensions)
-        values[name] = try #require(gauge.lastValue, "\(name) recorded nothing")
+        guard let value = gauge.lastValue else { throw NothingRecorded(gauge: name) }
+        values[name] = value
     }
     return values
+}
+
+/// A gauge that recorded no value.
+private struct NothingRecorded: Error, CustomStringConvertible {
+    let gauge: String
+    var description: String { "\(gauge) recorded nothing" }
 }
 
 private func expected(_ statistics: ContextStatistics) -> [String: Double] {
