@@ -77,8 +77,9 @@ static void lineage_release(ctxs_heap *heap, ctxs_lineage *lineage) {
  * only holder. */
 static inline void slot_holdings(ctxs_slot *slot, ctxs_map **map, ctxs_map **base) {
     bool touched = atomic_load_explicit(&slot->touched, memory_order_relaxed);
-    *map = touched || !slot->borrowed ? slot->map : NULL;
-    *base = touched && !slot->borrowed ? atomic_load_explicit(&slot->base, memory_order_relaxed) : NULL;
+    bool borrowed = atomic_load_explicit(&slot->borrowed, memory_order_relaxed);
+    *map = touched || !borrowed ? slot->map : NULL;
+    *base = touched && !borrowed ? atomic_load_explicit(&slot->base, memory_order_relaxed) : NULL;
 }
 
 /* Makes a slot holding `owned` (+1, taken over only on success; NULL: the
@@ -120,7 +121,7 @@ static ctxs_slot *slot_make(ctxs_heap *heap, ctxs_map *owned, ctxs_slot *parent)
     slot->map = owned != NULL ? owned : ctxs_map_empty(heap);
     atomic_init(&slot->base, parent != NULL ? NULL : slot->map);
     atomic_init(&slot->touched, parent != NULL);
-    slot->borrowed = false;
+    atomic_init(&slot->borrowed, false);
     slot->parent = parent != NULL ? ctxs_slot_retain(parent) : NULL;
     slot->heap = heap;
     slot->depth = parent != NULL ? parent->depth + 1 : 0;
@@ -198,7 +199,7 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     void *memo = slot->memo;
     slot->map = NULL;
     atomic_store_explicit(&slot->base, NULL, memory_order_relaxed);
-    slot->borrowed = false;
+    atomic_store_explicit(&slot->borrowed, false, memory_order_relaxed);
     atomic_store_explicit(&slot->touched, false, memory_order_relaxed);
     slot->view = NULL;
     slot->memo = NULL;
@@ -226,7 +227,7 @@ int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) {
 
 int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map) {
     int status = ctxs_slot_reset(slot, map);
-    if (status == CTXS_OK) slot->borrowed = true;
+    if (status == CTXS_OK) atomic_store_explicit(&slot->borrowed, true, memory_order_relaxed);
     return status;
 }
 
@@ -238,9 +239,9 @@ int ctxs_slot_borrow_base(ctxs_slot *slot, ctxs_map **base) {
 
 void ctxs_slot_own_base(ctxs_slot *slot) {
     ctxs_lock_acquire(&slot->lock);
-    if (slot->borrowed) {
+    if (atomic_load_explicit(&slot->borrowed, memory_order_relaxed)) {
         ctxs_map_fork(atomic_load_explicit(&slot->base, memory_order_relaxed));
-        slot->borrowed = false;
+        atomic_store_explicit(&slot->borrowed, false, memory_order_relaxed);
     }
     ctxs_lock_release(&slot->lock);
 }

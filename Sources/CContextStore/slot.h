@@ -33,9 +33,12 @@ struct ctxs_slot {
                                   itself, sharing map's reference; after, it holds one of its own */
     _Atomic bool touched;      /* written under lock, false -> true only (recycle resets it): a
                                   write has been made; always true for a chained slot */
-    bool borrowed;             /* plain: `base` was lent by the caller of ctxs_slot_reset_borrowed
+    _Atomic bool borrowed;     /* plain: `base` was lent by the caller of ctxs_slot_reset_borrowed
                                   and holds no reference (until ctxs_slot_own_base); written
-                                  under lock, read under it or by the slot's only holder */
+                                  under lock or by the only holder, read under the lock or by
+                                  the last holder (atomic: the last holder may be a thread that
+                                  reached the slot through Swift's reference counts, whose
+                                  ordering TSan does not see) */
     void *memo;                /* guarded by lock: the owner's object for `map` as it is now
                                   (retained via options.retain); NULL after any write */
     ctxs_slot *parent;         /* immutable; retained; NULL for a plain slot */
