@@ -69,27 +69,30 @@ final class _Scope: @unchecked Sendable {
     static func copyForRun() -> _Scope {
         guard let enclosing = _boundSlot() else { return copy(of: TaskContext._unboundReadSlot()) }
         var map: OpaquePointer?
-        if ctxs_slot_borrow_base(enclosing, &map) == 1, let map, let spare = ctxs_thread_spare_take(_Store.raw) {
-            let scope = Unmanaged<_Scope>.fromOpaque(spare).takeRetainedValue()
-            // Spares are recycled plain slots of this store, so this holds.
-            let status = ctxs_slot_reset_borrowed(scope.slot!, map)
-            precondition(status == CTXS_OK.rawValue, "ContextStore: a spare scope was not recycled")
+        if ctxs_slot_borrow_base(enclosing, &map) == 1, let map,
+            let scope = spare(resetting: { ctxs_slot_reset_borrowed($0, map) })
+        {
             return scope
         }
         return copy(of: enclosing)
     }
 
+    /// This thread's spare scope object, if it has one, with `reset` (given
+    /// its recycled slot) applied.
+    private static func spare(resetting reset: (OpaquePointer) -> Int32) -> _Scope? {
+        guard let spare = ctxs_thread_spare_take(_Store.raw) else { return nil }
+        let scope = Unmanaged<_Scope>.fromOpaque(spare).takeRetainedValue()
+        // Spares are recycled plain slots of this store, so this holds.
+        let status = reset(scope.slot!)
+        precondition(status == CTXS_OK.rawValue, "ContextStore: a spare scope was not recycled")
+        return scope
+    }
+
     /// A plain scope holding `map` (+1, taken over): this thread's spare
     /// scope object if it has one, else a new one.
     private static func reusing(adopting map: OpaquePointer) -> _Scope {
+        if let scope = spare(resetting: { ctxs_slot_reset($0, map) }) { return scope }
         let store = _Store.raw
-        if let spare = ctxs_thread_spare_take(store) {
-            let scope = Unmanaged<_Scope>.fromOpaque(spare).takeRetainedValue()
-            // Spares are recycled plain slots of this store, so this holds.
-            let status = ctxs_slot_reset(scope.slot!, map)
-            precondition(status == CTXS_OK.rawValue, "ContextStore: a spare scope was not recycled")
-            return scope
-        }
         guard let slot = ctxs_slot_adopt(store, map) else {
             ctxs_map_release(map)
             outOfMemory()
