@@ -51,9 +51,9 @@ extension TaskContext {
 
     /// What `body` makes of the word stored under `id` in the current
     /// context (see `_Stored`), or nil when there is none. A borrowed read:
-    /// `body` runs under the slot's lock (none for a scope not yet written)
-    /// with the value unretained, which saves retaining and releasing it, so
-    /// `body` copies out what it needs and never calls into the store.
+    /// `body` runs under the slot's lock with the value unretained, which
+    /// saves retaining and releasing it, so `body` copies out what it needs
+    /// and never calls into the store.
     @inlinable @inline(__always)
     static func _withStored<R>(_ id: UInt64, _ body: (UnsafeMutableRawPointer) -> R?) -> R? {
         guard let slot = _readSlot() else { return nil }
