@@ -385,8 +385,12 @@ class Report:
                     ("run-copy-async", "`await run(inheriting: .copy)`, ÷ async `withValue`"),
                     ("first-write-python-8", "first write after a fork (n = 8), ÷ CPython")]
         met = sum(1 for t in self.targets if t["passes"])
-        lines = [f"From `make bench` on {stamp} ({machine_line()}): {met} of {len(self.targets)} targets met. "
-                 "Ratios are medians of interleaved rounds, with their spread.", "",
+        marginal = sum(1 for t in self.targets if t["passes"] and t["marginal"])
+        passes = self.ratio_notes.get("passes", "1")
+        lines = [f"From `make bench` on {stamp} ({machine_line()}): {met} of {len(self.targets)} targets met "
+                 f"({marginal} within 5% of their limit). A ratio is the median of {passes} passes' medians "
+                 "(each pass a new process of interleaved rounds); the spread is the 10th to 90th percentile "
+                 "over all of them.", "",
                  "| | ratio | spread |", "|---|---|---|"]
         for id, label in headline:
             row = self.ratio(id)

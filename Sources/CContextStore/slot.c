@@ -56,7 +56,9 @@
  *  - options.release never runs under a slot's lock; options.retain may
  *    (a read retains what it hands out before the lock is dropped).
  *  - A chained slot's view, when current (view_generation equals its
- *    lineage's generation), equals the merge of its layers.
+ *    lineage's generation), equals the merge of its layers. A plain slot
+ *    has no view, and its chained-only fields (cleared, view_generation,
+ *    rebuild_cost, stale_work) stay zero.
  *
  * Lock order: a thread holds at most one slot lock at a time, and may take
  * an arena pool lock inside it; the pools never take a slot lock.
@@ -188,12 +190,19 @@ void ctxs_slot_release(ctxs_slot *slot) {
 }
 
 int ctxs_slot_recycle(ctxs_slot *slot) {
-    if (slot->parent != NULL || slot->map == NULL) return 0;
+    if (slot->parent != NULL) return 0;
     if (atomic_load_explicit(&slot->refs, memory_order_acquire) != 1) return 0;
-    /* Nobody else can reach the slot now; the lock orders this with the
-     * last writes made through it on other threads. */
-    ctxs_lock_acquire(&slot->lock);
-    ctxs_map *map, *base, *view = slot->view;
+    /* Nobody else can reach the slot now, so nobody takes its lock again.
+     * An acquire load of the lock word orders this with every critical
+     * section run on the slot so far, as taking the lock would, without the
+     * locked exchange; ThreadSanitizer sees it so too. A lock still held
+     * means the caller broke the contract (a read not ended): no change. */
+    if (atomic_load_explicit(&slot->lock.held, memory_order_acquire) != 0) return 0;
+    if (slot->map == NULL) return 0;
+    /* A plain slot has no view, and its chained-only fields (cleared, the
+     * view's generation and costs) are never set: only map, base, the two
+     * flags, memo and lineage need resetting. */
+    ctxs_map *map, *base;
     slot_holdings(slot, &map, &base);
     ctxs_lineage *lineage = slot->lineage;
     void *memo = slot->memo;
@@ -201,40 +210,26 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     atomic_store_explicit(&slot->base, NULL, memory_order_relaxed);
     atomic_store_explicit(&slot->borrowed, false, memory_order_relaxed);
     atomic_store_explicit(&slot->touched, false, memory_order_relaxed);
-    slot->view = NULL;
-    slot->memo = NULL;
-    slot->lineage = NULL;
-    slot->cleared = false;
-    slot->view_generation = 0;
-    slot->rebuild_cost = 0;
-    atomic_store_explicit(&slot->stale_work, 0, memory_order_relaxed);
-    ctxs_lock_release(&slot->lock);
+    /* Usually none of these: an unwritten scope over a borrowed map. */
+    if (CTXS_UNLIKELY(memo != NULL || lineage != NULL)) {
+        slot->memo = NULL;
+        slot->lineage = NULL;
+        lineage_release(slot->heap, lineage);
+        ctxs_value_release(slot->heap, memo);
+    }
     if (map != NULL) ctxs_map_release(map);
     if (base != NULL) ctxs_map_release(base);
-    ctxs_map_release(view);
-    lineage_release(slot->heap, lineage);
-    ctxs_value_release(slot->heap, memo);
     return 1;
 }
 
-int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) {
-    if (slot->map != NULL || slot->parent != NULL || map->heap != slot->heap) return CTXS_EINVAL;
-    /* Only the caller holds the slot (see ctxs_slot_recycle): no lock. */
-    slot->map = map;
-    atomic_store_explicit(&slot->base, map, memory_order_relaxed);
-    return CTXS_OK;
-}
+int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) { return ctxs_slot_reset_inline(slot, map, false); }
 
 int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map) {
-    int status = ctxs_slot_reset(slot, map);
-    if (status == CTXS_OK) atomic_store_explicit(&slot->borrowed, true, memory_order_relaxed);
-    return status;
+    return ctxs_slot_reset_inline(slot, map, true);
 }
 
 int ctxs_slot_borrow_base(ctxs_slot *slot, ctxs_map **base) {
-    if (slot->parent != NULL || atomic_load_explicit(&slot->touched, memory_order_acquire)) return 0;
-    *base = atomic_load_explicit(&slot->base, memory_order_relaxed);
-    return 1;
+    return ctxs_slot_borrow_base_inline(slot, base);
 }
 
 void ctxs_slot_own_base(ctxs_slot *slot) {

@@ -7,6 +7,7 @@
 
 #include "CContextStore.h"
 #include "alloc.h"
+#include "compiler.h"
 #include "hamt.h"
 #include "lock.h"
 
@@ -51,6 +52,23 @@ struct ctxs_slot {
     ctxs_heap *heap;           /* immutable: the store's heap */
     size_t depth;              /* immutable: 0 plain, parent->depth + 1 chained */
 };
+
+/* ctxs_slot_borrow_base, inline (the fused spare calls in thread.c use it). */
+CTXS_INLINE int ctxs_slot_borrow_base_inline(ctxs_slot *slot, ctxs_map **base) {
+    if (slot->parent != NULL || atomic_load_explicit(&slot->touched, memory_order_acquire)) return 0;
+    *base = atomic_load_explicit(&slot->base, memory_order_relaxed);
+    return 1;
+}
+
+/* ctxs_slot_reset (borrowed false) and ctxs_slot_reset_borrowed (true),
+ * inline. Only the caller holds a recycled slot: no lock. */
+CTXS_INLINE int ctxs_slot_reset_inline(ctxs_slot *slot, ctxs_map *map, bool borrowed) {
+    if (slot->map != NULL || slot->parent != NULL || map->heap != slot->heap) return CTXS_EINVAL;
+    slot->map = map;
+    atomic_store_explicit(&slot->base, map, memory_order_relaxed);
+    if (borrowed) atomic_store_explicit(&slot->borrowed, true, memory_order_relaxed);
+    return CTXS_OK;
+}
 
 /* ctxs_slot_create and ctxs_slot_adopt (see CContextStore.h) in the store
  * whose heap is `heap`. */

@@ -22,6 +22,8 @@
  */
 #include "thread.h"
 
+#include "CContextStoreSPI.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -128,31 +130,63 @@ void *ctxs_thread_spare_take(ctxs_store *store) {
     return object;
 }
 
-int ctxs_thread_spare_put(ctxs_store *store, void *object) {
-    ctxs_threads *threads = threads_of(store);
+/* A new cell for this thread, listed in the store; NULL when an
+ * allocation fails. */
+static ctxs_spare_cell *spare_cell_make(ctxs_threads *threads) {
+    ctxs_spare_cell *cell = malloc(sizeof *cell);
+    if (cell == NULL) return NULL;
+    cell->threads = threads;
+    cell->slot = NULL;
+    atomic_init(&cell->object, NULL);
+    if (pthread_setspecific(threads->spare_key, cell) != 0) {
+        free(cell);
+        return NULL;
+    }
+    pthread_mutex_lock(&threads->spares_lock);
+    cell->next = threads->spares;
+    cell->link = &threads->spares;
+    if (cell->next != NULL) cell->next->link = &cell->next;
+    threads->spares = cell;
+    pthread_mutex_unlock(&threads->spares_lock);
+    remember(threads, cell);
+    return cell;
+}
+
+/* Parks `object` (owning `slot`, or NULL: unknown) in this thread's cell. */
+CTXS_INLINE int spare_park(ctxs_threads *threads, void *object, ctxs_slot *slot) {
     /* Without options.release nothing could free a parked object later. */
     if (object == NULL || threads->heap->release == NULL) return 0;
     ctxs_spare_cell *cell = spare_cell(threads);
-    if (cell == NULL) {
-        cell = malloc(sizeof *cell);
-        if (cell == NULL) return 0;
-        cell->threads = threads;
-        atomic_init(&cell->object, NULL);
-        if (pthread_setspecific(threads->spare_key, cell) != 0) {
-            free(cell);
-            return 0;
-        }
-        pthread_mutex_lock(&threads->spares_lock);
-        cell->next = threads->spares;
-        cell->link = &threads->spares;
-        if (cell->next != NULL) cell->next->link = &cell->next;
-        threads->spares = cell;
-        pthread_mutex_unlock(&threads->spares_lock);
-        remember(threads, cell);
-    }
-    if (atomic_load_explicit(&cell->object, memory_order_relaxed) != NULL) return 0;
+    if (CTXS_UNLIKELY(cell == NULL)) cell = spare_cell_make(threads);
+    if (cell == NULL || atomic_load_explicit(&cell->object, memory_order_relaxed) != NULL) return 0;
+    cell->slot = slot;
     atomic_store_explicit(&cell->object, object, memory_order_relaxed);
     return 1;
+}
+
+int ctxs_thread_spare_put(ctxs_store *store, void *object) {
+    return spare_park(threads_of(store), object, NULL);
+}
+
+int ctxs_thread_spare_recycle(ctxs_store *store, ctxs_slot *slot, void *object) {
+    if (ctxs_slot_recycle(slot) != 1) {
+        ctxs_slot_own_base(slot);
+        return 0;
+    }
+    return spare_park(threads_of(store), object, slot);
+}
+
+void *ctxs_thread_spare_take_borrowing(ctxs_store *store, ctxs_slot *lender) {
+    ctxs_spare_cell *cell = spare_cell(threads_of(store));
+    if (cell == NULL || cell->slot == NULL) return NULL;
+    void *object = atomic_load_explicit(&cell->object, memory_order_relaxed);
+    ctxs_map *base;
+    if (object == NULL || ctxs_slot_borrow_base_inline(lender, &base) != 1 ||
+        ctxs_slot_reset_inline(cell->slot, base, true) != CTXS_OK) {
+        return NULL;
+    }
+    atomic_store_explicit(&cell->object, NULL, memory_order_relaxed);
+    return object;
 }
 
 size_t ctxs_threads_spare_count(ctxs_threads *threads) {

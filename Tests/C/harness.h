@@ -229,6 +229,7 @@ void test_threads_untouched(harness *h);
 void test_threads_intern(harness *h);
 /* test_spares.c */
 void test_spares(harness *h);
+void test_spare_borrowing(harness *h);
 /* test_backends.c */
 void test_jemalloc_reuse(harness *h);
 

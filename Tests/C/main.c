@@ -60,6 +60,7 @@ static const struct {
     {"threads_intern", test_threads_intern},
     {"in_place", test_in_place},
     {"spares", test_spares},
+    {"spare_borrowing", test_spare_borrowing},
     {"jemalloc_reuse", test_jemalloc_reuse},
 };
 

@@ -204,3 +204,79 @@ void test_spares(harness *h) {
     tv_drop(a);
     tv_drop(b);
 }
+
+/* The fused calls of `run(inheriting: .copy)`: a scope's end recycles and
+ * parks its slot, and the next scope's start takes it back borrowing the
+ * enclosing scope's map. This store's values are slots (release_slot). */
+void test_spare_borrowing(harness *h) {
+    ctxs_store_options options = {.release = release_slot, .backend = h->backend};
+    ctxs_store *t = ctxs_store_create(&options);
+    REQUIRE(t != NULL);
+    ctxs_slot *value = ctxs_slot_create(t, NULL, NULL), *other = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(value != NULL && other != NULL);
+    ctxs_map *empty = ctxs_map_new(t), *lent = NULL;
+    REQUIRE(ctxs_map_assoc(empty, 1, value, &lent) == CTXS_OK); /* lent holds `value` */
+    ctxs_map_release(empty);
+    ctxs_slot *lender = ctxs_slot_adopt(t, lent);
+    REQUIRE(lender != NULL);
+    CHECK(ctxs_thread_spare_take_borrowing(t, lender) == NULL); /* no spare yet */
+
+    /* Parked by a recycle, then taken back over the lender's map. */
+    ctxs_slot *p = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(p != NULL);
+    CHECK_EQ(ctxs_thread_spare_recycle(t, p, p), 1);
+    CHECK_EQ(stats_of(t).spare_slots, 1);
+    CHECK_PTR_EQ(ctxs_thread_spare_take_borrowing(t, lender), p);
+    CHECK_EQ(stats_of(t).spare_slots, 0);
+    void *got = NULL;
+    CHECK(ctxs_slot_find(p, 1, &got) == 1 && got == value);
+    size_t live = stats_of(t).live_slots;
+    /* A write copies; the next recycle releases only what p made. */
+    CHECK_EQ(ctxs_slot_assoc(p, 2, other), CTXS_OK);
+    CHECK_EQ(ctxs_thread_spare_recycle(t, p, p), 1);
+    CHECK_EQ(stats_of(t).live_slots, live - 2); /* `other` and p itself (a spare now) */
+    CHECK(ctxs_slot_find(lender, 1, &got) == 1 && got == value);
+
+    /* A written lender lends nothing, and the spare stays parked. */
+    ctxs_slot *third = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(third != NULL);
+    CHECK_EQ(ctxs_slot_assoc(lender, 3, third), CTXS_OK);
+    CHECK(ctxs_thread_spare_take_borrowing(t, lender) == NULL);
+    CHECK_PTR_EQ(ctxs_thread_spare_take(t), p);
+
+    /* A spare parked by ctxs_thread_spare_put (its slot unknown) is not
+     * taken borrowing. */
+    ctxs_slot *fresh = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(fresh != NULL);
+    CHECK_EQ(ctxs_thread_spare_put(t, p), 1);
+    CHECK(ctxs_thread_spare_take_borrowing(t, fresh) == NULL);
+    CHECK_PTR_EQ(ctxs_thread_spare_take(t), p);
+
+    /* Another holder: not recycled, not parked, and the borrowed map is
+     * the slot's own from then on, so it outlives the lender. */
+    ctxs_map *base = NULL;
+    CHECK_EQ(ctxs_slot_borrow_base(lender, &base), 0); /* written above */
+    ctxs_map *second = NULL;
+    REQUIRE(ctxs_slot_snapshot(lender, &second) == CTXS_OK);
+    ctxs_slot *lender2 = ctxs_slot_adopt(t, second);
+    REQUIRE(lender2 != NULL);
+    CHECK_EQ(ctxs_slot_borrow_base(lender2, &base), 1);
+    CHECK_EQ(ctxs_slot_reset_borrowed(p, base), CTXS_OK);
+    ctxs_slot_retain(p);
+    CHECK_EQ(ctxs_thread_spare_recycle(t, p, p), 0);
+    ctxs_slot_release(lender2);
+    ctxs_slot_release(lender);
+    CHECK(ctxs_slot_find(p, 3, &got) == 1 && got == third);
+    CHECK(ctxs_slot_find(p, 1, &got) == 1 && got == value);
+
+    /* This thread has a spare already: recycled, not parked. */
+    CHECK_EQ(ctxs_thread_spare_recycle(t, fresh, fresh), 1);
+    ctxs_slot_release(p);
+    CHECK_EQ(ctxs_thread_spare_recycle(t, p, p), 0);
+    /* Emptied all the same: `value` and `third` went with the last map
+     * holding them; p is the caller's still. */
+    CHECK_EQ(stats_of(t).live_slots, 1);
+    ctxs_slot_release(p);
+    CHECK_EQ(stats_of(t).live_slots, 0);
+    CHECK_EQ(ctxs_store_destroy(t), CTXS_OK); /* releases `fresh`, the spare */
+}
