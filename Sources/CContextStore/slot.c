@@ -190,13 +190,19 @@ void ctxs_slot_release(ctxs_slot *slot) {
 }
 
 int ctxs_slot_recycle(ctxs_slot *slot) {
+    /* The caller learnt that it is the only holder from a load (the C
+     * refcount below, or the Swift layer's uniqueness check of its scope
+     * object, a relaxed load on arm64) that read another holder's release
+     * decrement; the fence makes everything that holder did before it,
+     * its critical sections included, happen before what follows. It costs
+     * no instruction on x86. Nobody can take the lock again now, so no
+     * locked exchange is needed either: the acquire load of the lock word
+     * below says the same to ThreadSanitizer, which does not see the Swift
+     * runtime's atomics. */
+    atomic_thread_fence(memory_order_acquire);
     if (slot->parent != NULL) return 0;
     if (atomic_load_explicit(&slot->refs, memory_order_acquire) != 1) return 0;
-    /* Nobody else can reach the slot now, so nobody takes its lock again.
-     * An acquire load of the lock word orders this with every critical
-     * section run on the slot so far, as taking the lock would, without the
-     * locked exchange; ThreadSanitizer sees it so too. A lock still held
-     * means the caller broke the contract (a read not ended): no change. */
+    /* Held: the caller broke the contract (a read not ended). No change. */
     if (atomic_load_explicit(&slot->lock.held, memory_order_acquire) != 0) return 0;
     if (slot->map == NULL) return 0;
     /* A plain slot has no view, and its chained-only fields (cleared, the

@@ -20,8 +20,9 @@ struct ctxs_threads;
 typedef struct ctxs_spare_cell {
     struct ctxs_threads *threads;  /* immutable: the store's part that lists it */
     _Atomic(void *) object;        /* parked and taken by its thread; emptied by teardown */
-    ctxs_slot *slot;               /* its thread's only: the recycled slot `object` owns, when
-                                      parked by ctxs_thread_spare_recycle; else NULL */
+    ctxs_slot *slot;               /* its thread's only, and meaningful only while `object`
+                                      is parked: the recycled slot it owns if
+                                      ctxs_thread_spare_recycle parked it, else NULL */
     struct ctxs_spare_cell *next;  /* guarded by threads->spares_lock */
     struct ctxs_spare_cell **link; /* guarded by threads->spares_lock: the pointer to this cell */
 } ctxs_spare_cell;

@@ -251,6 +251,21 @@ void test_spare_borrowing(harness *h) {
     CHECK_EQ(ctxs_thread_spare_put(t, p), 1);
     CHECK(ctxs_thread_spare_take_borrowing(t, fresh) == NULL);
     CHECK_PTR_EQ(ctxs_thread_spare_take(t), p);
+    /* Nothing parked now, whatever the cell remembers: nothing taken. */
+    CHECK(ctxs_thread_spare_take_borrowing(t, fresh) == NULL);
+
+    /* A lender of another store lends nothing here, and the spare stays. */
+    ctxs_store *u = ctxs_store_create(&options);
+    REQUIRE(u != NULL);
+    ctxs_slot *foreign = ctxs_slot_create(u, NULL, NULL), *q = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(foreign != NULL && q != NULL);
+    CHECK_EQ(ctxs_thread_spare_recycle(t, q, q), 1);
+    CHECK(ctxs_thread_spare_take_borrowing(t, foreign) == NULL);
+    CHECK_EQ(stats_of(t).spare_slots, 1);
+    CHECK_PTR_EQ(ctxs_thread_spare_take(t), q);
+    ctxs_slot_release(q); /* recycled: nothing else to release */
+    ctxs_slot_release(foreign);
+    CHECK_EQ(ctxs_store_destroy(u), CTXS_OK);
 
     /* Another holder: not recycled, not parked, and the borrowed map is
      * the slot's own from then on, so it outlives the lender. */
@@ -269,7 +284,8 @@ void test_spare_borrowing(harness *h) {
     CHECK(ctxs_slot_find(p, 3, &got) == 1 && got == third);
     CHECK(ctxs_slot_find(p, 1, &got) == 1 && got == value);
 
-    /* This thread has a spare already: recycled, not parked. */
+    /* Once `fresh` is parked, this thread has a spare: p is recycled but
+     * not parked. */
     CHECK_EQ(ctxs_thread_spare_recycle(t, fresh, fresh), 1);
     ctxs_slot_release(p);
     CHECK_EQ(ctxs_thread_spare_recycle(t, p, p), 0);
@@ -277,6 +293,33 @@ void test_spare_borrowing(harness *h) {
      * holding them; p is the caller's still. */
     CHECK_EQ(stats_of(t).live_slots, 1);
     ctxs_slot_release(p);
+    CHECK_EQ(stats_of(t).live_slots, 0);
+
+    /* A recycle takes no lock, but refuses a slot whose lock a read still
+     * holds; it releases a memo, and a lineage a chained child left. */
+    size_t bytes = stats_of(t).bytes_in_use;
+    q = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(q != NULL);
+    size_t one_slot = stats_of(t).bytes_in_use - bytes;
+    ctxs_slot *entry = ctxs_slot_create(t, NULL, NULL), *memo = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(entry != NULL && memo != NULL);
+    CHECK_EQ(ctxs_slot_assoc(q, 5, entry), CTXS_OK); /* q takes `entry` (no retain callback) */
+    void *raw = NULL;
+    ctxs_slot *held = NULL;
+    CHECK_EQ(ctxs_slot_read_begin(q, 5, &raw, &held), 1);
+    CHECK_EQ(ctxs_slot_recycle(q), 0);
+    ctxs_slot_read_end(held);
+    ctxs_slot *child = ctxs_slot_create(t, NULL, q);
+    REQUIRE(child != NULL);
+    ctxs_slot_release(child);
+    ctxs_map *contents = NULL;
+    REQUIRE(ctxs_slot_snapshot(q, &contents) == CTXS_OK);
+    CHECK_EQ(ctxs_slot_memo_set(q, contents, memo), 1); /* q takes `memo` too */
+    ctxs_map_release(contents);
+    CHECK_EQ(ctxs_thread_spare_recycle(t, q, q), 0); /* recycled; `fresh` is parked */
+    CHECK_EQ(stats_of(t).live_slots, 1);              /* q alone: `entry` and `memo` went */
+    CHECK_EQ(stats_of(t).bytes_in_use, bytes + one_slot); /* and the lineage */
+    ctxs_slot_release(q);
     CHECK_EQ(stats_of(t).live_slots, 0);
     CHECK_EQ(ctxs_store_destroy(t), CTXS_OK); /* releases `fresh`, the spare */
 }

@@ -187,8 +187,9 @@ typedef struct ctxs_statistics {
                               slots excluded) */
     size_t bytes_reserved; /* bytes taken from the system: arena chunks, or
                               bytes_in_use for the malloc and jemalloc backends */
-    size_t spare_slots;    /* objects parked by ctxs_thread_spare_put, each taken to own
-                              one recycled slot (as the Swift layer's scope objects do) */
+    size_t spare_slots;    /* objects parked by ctxs_thread_spare_put (or the Swift
+                              layer's ctxs_thread_spare_recycle), each taken to own one
+                              recycled slot (as the Swift layer's scope objects do) */
 } ctxs_statistics;
 
 /* Fills *out with the store's counters. */
@@ -371,15 +372,14 @@ int ctxs_slot_without(ctxs_slot *slot, uint64_t key);
 int ctxs_slot_clear(ctxs_slot *slot);
 
 /* Empties a plain slot that only the caller holds, so that its memory can
- * serve a new scope: its map, memo and view are released now (options.release
- * may run), and it forgets its lineage. Returns 1 when done; the slot then
- * has no map, and the only valid calls on it are ctxs_slot_reset and
- * ctxs_slot_release. Returns 0 and changes nothing when the slot is chained,
- * has another holder (a chained child, or a retain elsewhere), or is
- * recycled already. The caller must also know that no other thread is
- * still using a borrowed pointer to it, and must not call it between
- * ctxs_slot_read_begin and ctxs_slot_read_end on it (the lock would not be
- * released). */
+ * serve a new scope: its map and memo are released now (options.release
+ * may run), and it forgets its lineage. It takes no lock. Returns 1 when
+ * done; the slot then has no map, and the only valid calls on it are
+ * ctxs_slot_reset and ctxs_slot_release. Returns 0 and changes nothing when
+ * the slot is chained, has another holder (a chained child, or a retain
+ * elsewhere), is recycled already, or is between ctxs_slot_read_begin and
+ * ctxs_slot_read_end (a caller error). The caller must also know that no
+ * other thread is still using a borrowed pointer to it. */
 int ctxs_slot_recycle(ctxs_slot *slot);
 
 /* Gives a recycled slot the contents `map` (not NULL), taking over the

@@ -107,7 +107,8 @@ void ctxs_slot_own_base(ctxs_slot *slot);
  * `slot` (the caller's reference to `object` moves to the store); if it
  * could not recycle it, ctxs_slot_own_base(slot). Returns 1 when `object`
  * was parked, else 0 (the caller keeps its reference, and `slot` is
- * recycled or owns its base).
+ * recycled or owns its base). Like ctxs_slot_recycle, never between
+ * ctxs_slot_read_begin and ctxs_slot_read_end on `slot`.
  * ctxs_thread_spare_take_borrowing: when this thread's spare was parked by
  * ctxs_thread_spare_recycle and `lender` is plain and unwritten, resets
  * the spare's slot with ctxs_slot_reset_borrowed to the map `lender`

@@ -30,7 +30,6 @@ struct TraceParent: Equatable {
     }
 }
 
-struct ServerDidNotStart: Error {}
 
 /// GET `path` with `headers`, decoding the JSON reply.
 func get<Reply: Decodable>(
@@ -70,32 +69,16 @@ struct EndToEndTests {
 
             let serverClient = makeHTTPClient()  // the first hop's calls to the second
             let testClient = makeHTTPClient()  // the test's calls, in a pool of their own
-            let (ports, portSink) = AsyncStream<Int>.makeStream()
-            let app = buildApplication(
-                port: 0, logger: logger, httpClient: serverClient, onServerRunning: { portSink.yield($0) })
-            let serviceGroup = ServiceGroup(
-                configuration: .init(services: [tracing, app], gracefulShutdownSignals: [], logger: logger))
-
-            let exchanges = try await withThrowingTaskGroup(of: Exchanges?.self) { group in
-                group.addTask {
-                    defer { portSink.finish() }
-                    try await serviceGroup.run()
-                    return nil
-                }
-                var iterator = ports.makeAsyncIterator()
-                guard let port = await iterator.next() else { throw ServerDidNotStart() }
-                let exchanges: Exchanges
-                do {
-                    exchanges = try await Self.exercise(testClient, port: port)
-                } catch {
-                    await serviceGroup.triggerGracefulShutdown()
-                    throw error
-                }
-                // The server stops first, then the tracing, which exports every span left.
-                await serviceGroup.triggerGracefulShutdown()
-                try await group.waitForAll()
-                return exchanges
-            }
+            let exchanges = try await withRunningServices(
+                "the server", logger: logger,
+                services: { reportPort in
+                    [
+                        tracing,
+                        buildApplication(
+                            port: 0, logger: logger, httpClient: serverClient, onServerRunning: { reportPort($0) }),
+                    ]
+                },
+                { port in try await Self.exercise(testClient, port: port) })
             try await testClient.shutdown()
             try await serverClient.shutdown()
             return (exchanges, received.spans, received.problems)

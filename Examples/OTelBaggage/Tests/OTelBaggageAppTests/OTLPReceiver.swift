@@ -101,7 +101,6 @@ private func readSpans(_ body: Data) throws -> [ReceivedSpan] {
 }
 
 private struct UnreadableID: Error { var span: String }
-struct ReceiverDidNotStart: Error {}
 
 /// Runs an OTLP/HTTP receiver on 127.0.0.1 and a free port for as long as
 /// `body` runs, and gives `body` its port and what it receives.
@@ -126,34 +125,18 @@ func withOTLPReceiver<R: Sendable>(
     }
     var logger = Logger(label: "OTLPReceiver")
     logger.logLevel = .warning
-    let (ports, portSink) = AsyncStream<Int>.makeStream()
-    let app = Application(
-        router: router,
-        configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in
-            if let port = channel.localAddress?.port { portSink.yield(port) }
+    return try await withRunningServices(
+        "the OTLP receiver", logger: logger,
+        services: { reportPort in
+            [
+                Application(
+                    router: router,
+                    configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+                    onServerRunning: { channel in
+                        if let port = channel.localAddress?.port { reportPort(port) }
+                    },
+                    logger: logger)
+            ]
         },
-        logger: logger)
-
-    let serviceGroup = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-
-    return try await withThrowingTaskGroup(of: R?.self) { group in
-        group.addTask {
-            defer { portSink.finish() }
-            try await serviceGroup.run()
-            return nil
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw ReceiverDidNotStart() }
-        let result: R
-        do {
-            result = try await body(port, received)
-        } catch {
-            await serviceGroup.triggerGracefulShutdown()
-            throw error
-        }
-        await serviceGroup.triggerGracefulShutdown()
-        try await group.waitForAll()
-        return result
-    }
+        { port in try await body(port, received) })
 }
