@@ -90,6 +90,12 @@ let package = Package(
             dependencies: ["Workloads"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Not a benchmark: one workload in a loop, for perf to sample.
+        .executableTarget(
+            name: "Profile",
+            dependencies: ["Workloads"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // Not a benchmark: instructions per operation under callgrind
         // (`make callgrind`). ContextStore alone, so no malloc interposer
         // or harness code is counted.

@@ -54,6 +54,8 @@ typedef struct fz_slot {
      * "Untouched slots"): */
     model_contents first; /* plain: those contents */
     bool touched;         /* plain: written since made or reset; chained: always */
+    int lender;           /* object whose first map this slot borrows (taken by
+                             ctxs_thread_spare_take_borrowing, until it owns it), or -1 */
 } fz_slot;
 
 typedef struct fz_state {
@@ -74,6 +76,7 @@ typedef struct fz_state {
     int touched_slot;  /* object of the last slot operation, for the light check */
     int touched_key;   /* pool index of its key, or -1 */
     int spare;         /* object parked as the thread's spare (held by the store), or -1 */
+    bool spare_fused;  /* ctxs_thread_spare_recycle parked it, so its slot is known */
     bool destroying;   /* ctxs_store_destroy runs: it may release the spare */
     size_t slot_bytes; /* what one slot adds to bytes_in_use */
     size_t base_bytes; /* bytes_in_use of the fresh store */
@@ -146,6 +149,14 @@ fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r);
 fz_outcome fz_op_slot_reset(fz_state *st, fz_reader *r);
 fz_outcome fz_op_spare_put(fz_state *st, fz_reader *r);
 fz_outcome fz_op_spare_take(fz_state *st, fz_reader *r);
+/* The Swift layer's fused calls: ctxs_thread_spare_recycle and
+ * ctxs_thread_spare_take_borrowing. */
+fz_outcome fz_op_spare_recycle(fz_state *st, fz_reader *r);
+fz_outcome fz_op_spare_take_borrowing(fz_state *st, fz_reader *r);
+/* Every slot that borrows object i's first map takes a reference of its
+ * own (ctxs_slot_own_base), as the Swift layer makes sure of before a
+ * lender ends: called before object i is released for good or recycled. */
+void fz_unlend(fz_state *st, int i);
 /* Lifecycle calls that must be refused and take nothing. */
 fz_outcome fz_op_lifecycle_invalid(fz_state *st, fz_reader *r);
 

@@ -120,6 +120,7 @@ int fz_slot_register(fz_state *st, int i, ctxs_slot *slot, int parent) {
     s->depth = parent >= 0 ? st->slots[parent].depth + 1 : 0;
     s->serial = ++st->serial;
     s->touched = parent >= 0; /* `first` is set with the contents (fz_slot_started) */
+    s->lender = -1;
     if (parent >= 0) st->slots[parent].refs++;
     FZ_ASSERT(st, ctxs_slot_parent(slot) == (parent >= 0 ? st->slots[parent].slot : NULL),
               "new slot %d: wrong parent", i);
@@ -134,6 +135,7 @@ void fz_slot_unref(fz_state *st, int i) {
         fz_slot *s = &st->slots[i];
         FZ_ASSERT(st, s->slot != NULL && s->refs > 0, "model: slot %d released twice", i);
         if (--s->refs > 0) return;
+        fz_unlend(st, i); /* the core frees it after this */
         s->slot = NULL;
         i = s->parent;
     }
@@ -422,8 +424,8 @@ static fz_outcome op_thread(fz_state *st, fz_reader *r) {
         return FZ_DONE;
     }
     if (what == 1) {
+        if (t >= 0) fz_slot_unref(st, t); /* first: it may unlend (fz_unlend) */
         ctxs_thread_slot_drop(st->store);
-        if (t >= 0) fz_slot_unref(st, t);
         st->thread_slot = -1;
         return FZ_DONE;
     }
@@ -668,6 +670,8 @@ static const operation operations[] = {
     {"slot_reset", fz_op_slot_reset},
     {"spare_put", fz_op_spare_put},
     {"spare_take", fz_op_spare_take},
+    {"spare_recycle", fz_op_spare_recycle},
+    {"spare_take_borrowing", fz_op_spare_take_borrowing},
     {"lifecycle_invalid", fz_op_lifecycle_invalid},
 };
 #define OPERATION_COUNT (sizeof operations / sizeof operations[0])
@@ -703,8 +707,8 @@ static void teardown(fz_state *st) {
         st->maps[h].map = NULL;
         if (st->slot_handles[h] >= 0) fz_slot_handle_set(st, (unsigned)h, -1);
     }
-    ctxs_thread_slot_drop(st->store);
     if (st->thread_slot >= 0) fz_slot_unref(st, st->thread_slot);
+    ctxs_thread_slot_drop(st->store);
     st->thread_slot = -1;
     FZ_ASSERT(st, !anything_live(st), "model: slots outlive every handle");
 

@@ -1,7 +1,16 @@
 /*
  * fuzz_lifecycle.c: the slot-lifecycle operations of the fuzzer (see
  * fuzz.h): ctxs_slot_adopt, ctxs_slot_recycle, ctxs_slot_reset and the
- * thread's spare, ctxs_thread_spare_put and ctxs_thread_spare_take.
+ * thread's spare, ctxs_thread_spare_put and ctxs_thread_spare_take, and the
+ * Swift layer's fused pair, ctxs_thread_spare_recycle and
+ * ctxs_thread_spare_take_borrowing.
+ *
+ * A slot taken borrowing holds no reference to its lender's first map, so
+ * the lender must outlive it: as the Swift layer does (a `run` scope ends
+ * before the one around it), the fuzzer has every borrower take a
+ * reference of its own (fz_unlend, ctxs_slot_own_base) before a lender is
+ * released for good or recycled. Without that, replaying the corpus reads
+ * freed nodes.
  *
  * A recycled slot stays in its handle, marked in the model; the other slot
  * operations and the checks pass over it (slot_operand in fuzz_core.c),
@@ -120,34 +129,26 @@ fz_outcome fz_op_slot_adopt(fz_state *st, fz_reader *r) {
     return FZ_DONE;
 }
 
-fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r) {
-    int i = st->slot_handles[fz_handle(r)]; /* a recycled slot too */
-    if (i < 0) return FZ_SKIPPED;
+/* After object i was recycled (and, if `parked`, parked as the spare):
+ * checks the statistics and the references released against `counts` and
+ * `before`, taken just before, and empties i in the model. */
+static void recycled(fz_state *st, int i, const int64_t counts[FZ_IDS],
+                     const ctxs_statistics *before, bool parked, const char *what) {
     fz_slot *s = &st->slots[i];
-    bool expect = s->parent < 0 && s->refs == 1 && !s->recycled;
-    int64_t counts[FZ_IDS];
-    memcpy(counts, st->counts, sizeof counts);
-    ctxs_statistics before = stats_now(st);
-    int done = ctxs_slot_recycle(s->slot);
-    FZ_ASSERT(st, done == expect, "ctxs_slot_recycle returned %d on a %s%s slot with %d holders",
-              done, s->recycled ? "recycled " : "", s->parent >= 0 ? "chained" : "plain", s->refs);
-    if (!done) {
-        if (!s->recycled) fz_touch(st, i, -1); /* re-read: it must be as it was */
-        return FZ_UNCHANGED;
-    }
     ctxs_statistics after = stats_now(st);
+    size_t slots = before->live_slots - parked, spares = before->spare_slots + parked;
     FZ_ASSERT(st,
-              after.live_slots == before.live_slots && after.spare_slots == before.spare_slots &&
-                  after.interned_keys == before.interned_keys &&
-                  after.live_roots <= before.live_roots && after.live_nodes <= before.live_nodes &&
-                  after.live_values <= before.live_values &&
-                  after.bytes_in_use <= before.bytes_in_use,
-              "ctxs_slot_recycle: slots %zu->%zu spares %zu->%zu names %zu->%zu roots %zu->%zu "
-              "nodes %zu->%zu values %zu->%zu bytes %zu->%zu",
-              before.live_slots, after.live_slots, before.spare_slots, after.spare_slots,
-              before.interned_keys, after.interned_keys, before.live_roots, after.live_roots,
-              before.live_nodes, after.live_nodes, before.live_values, after.live_values,
-              before.bytes_in_use, after.bytes_in_use);
+              after.live_slots == slots && after.spare_slots == spares &&
+                  after.interned_keys == before->interned_keys &&
+                  after.live_roots <= before->live_roots && after.live_nodes <= before->live_nodes &&
+                  after.live_values <= before->live_values &&
+                  after.bytes_in_use <= before->bytes_in_use,
+              "%s: slots %zu->%zu (model %zu) spares %zu->%zu (model %zu) names %zu->%zu roots "
+              "%zu->%zu nodes %zu->%zu values %zu->%zu bytes %zu->%zu",
+              what, before->live_slots, after.live_slots, slots, before->spare_slots,
+              after.spare_slots, spares, before->interned_keys, after.interned_keys,
+              before->live_roots, after.live_roots, before->live_nodes, after.live_nodes,
+              before->live_values, after.live_values, before->bytes_in_use, after.bytes_in_use);
     /* It released what the slot held, and nothing else; its memo exactly
      * once (fz_check_references then checks every memo's count). */
     bool held[FZ_IDS] = {false};
@@ -160,17 +161,114 @@ fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r) {
         int64_t most = id < FZ_VALUES ? (held[id] ? counts[id] : 0) : id == s->memo;
         int64_t least = id < FZ_VALUES ? 0 : id == s->memo;
         FZ_ASSERT(st, released >= least && released <= most,
-                  "ctxs_slot_recycle released %lld references to %s %u (%lld before; the slot "
-                  "holds it: %s)",
-                  (long long)released, id < FZ_VALUES ? "value" : "memo", id, (long long)counts[id],
+                  "%s released %lld references to %s %u (%lld before; the slot holds it: %s)",
+                  what, (long long)released, id < FZ_VALUES ? "value" : "memo", id,
+                  (long long)counts[id],
                   (id < FZ_VALUES ? held[id] : id == s->memo) ? "yes" : "no");
     }
     model_clear(&s->layer);
     s->cleared = false;
     s->recycled = true;
+    s->lender = -1;
     fz_written(st, i);
     model_clear(&s->first); /* reset gives it new contents (fz_slot_started) */
+}
+
+fz_outcome fz_op_slot_recycle(fz_state *st, fz_reader *r) {
+    int i = st->slot_handles[fz_handle(r)]; /* a recycled slot too */
+    if (i < 0) return FZ_SKIPPED;
+    fz_slot *s = &st->slots[i];
+    bool expect = s->parent < 0 && s->refs == 1 && !s->recycled;
+    if (expect) fz_unlend(st, i);
+    int64_t counts[FZ_IDS];
+    memcpy(counts, st->counts, sizeof counts);
+    ctxs_statistics before = stats_now(st);
+    int done = ctxs_slot_recycle(s->slot);
+    FZ_ASSERT(st, done == expect, "ctxs_slot_recycle returned %d on a %s%s slot with %d holders",
+              done, s->recycled ? "recycled " : "", s->parent >= 0 ? "chained" : "plain", s->refs);
+    if (!done) {
+        if (!s->recycled) fz_touch(st, i, -1); /* re-read: it must be as it was */
+        return FZ_UNCHANGED;
+    }
+    recycled(st, i, counts, &before, false, "ctxs_slot_recycle");
     return FZ_DONE;
+}
+
+fz_outcome fz_op_spare_recycle(fz_state *st, fz_reader *r) {
+    unsigned h = fz_handle(r);
+    int i = st->slot_handles[h];
+    if (i < 0) return FZ_SKIPPED;
+    fz_slot *s = &st->slots[i];
+    /* Only a plain slot the Swift layer holds alone is ever passed in, but
+     * anything else must be left alive, owning any map it borrowed. */
+    bool recyclable = s->parent < 0 && s->refs == 1 && !s->recycled;
+    if (recyclable) fz_unlend(st, i);
+    bool park = recyclable && st->spare < 0;
+    int64_t counts[FZ_IDS];
+    memcpy(counts, st->counts, sizeof counts);
+    ctxs_statistics before = stats_now(st);
+    int parked = ctxs_thread_spare_recycle(st->store, s->slot, s->slot);
+    FZ_ASSERT(st, parked == park, "ctxs_thread_spare_recycle returned %d on a %s%s slot with %d holders, %s parked",
+              parked, s->recycled ? "recycled " : "", s->parent >= 0 ? "chained" : "plain", s->refs,
+              st->spare >= 0 ? "a spare" : "none");
+    if (!recyclable) {
+        ctxs_statistics after = stats_now(st);
+        expect_moved(st, &before, &after, 0, 0, 0, "ctxs_thread_spare_recycle, not recycled");
+        s->lender = -1; /* it owns what it borrowed now */
+        if (!s->recycled) fz_touch(st, i, -1);
+        return FZ_UNCHANGED;
+    }
+    recycled(st, i, counts, &before, parked, "ctxs_thread_spare_recycle");
+    if (parked) {
+        st->slot_handles[h] = -1; /* the store holds the handle's reference now */
+        st->spare = i;
+        st->spare_fused = true;
+    }
+    return FZ_DONE;
+}
+
+fz_outcome fz_op_spare_take_borrowing(fz_state *st, fz_reader *r) {
+    int l = st->slot_handles[fz_handle(r)]; /* any slot, recycled too */
+    unsigned dst = fz_handle(r);
+    if (l < 0) return FZ_SKIPPED;
+    fz_slot *lender = &st->slots[l];
+    int i = st->spare;
+    bool lends = lender->parent < 0 && !lender->touched && !lender->recycled;
+    bool expect = i >= 0 && st->spare_fused && lends;
+    ctxs_statistics before = stats_now(st);
+    void *taken = ctxs_thread_spare_take_borrowing(st->store, lender->slot);
+    ctxs_statistics after = stats_now(st);
+    FZ_ASSERT(st, taken == (expect ? (void *)st->slots[i].slot : NULL),
+              "ctxs_thread_spare_take_borrowing returned %p, model %p (spare %d, %s; lender %s%s%s)",
+              taken, expect ? (void *)st->slots[i].slot : NULL, i,
+              st->spare_fused ? "parked by a recycle" : "parked by a put",
+              lender->recycled ? "recycled " : "", lender->touched ? "touched " : "",
+              lender->parent >= 0 ? "chained" : "plain");
+    if (taken == NULL) {
+        expect_moved(st, &before, &after, 0, 0, 0, "ctxs_thread_spare_take_borrowing, none");
+        return FZ_UNCHANGED;
+    }
+    /* No map made or released: the slot is live again, over the lender's map. */
+    expect_moved(st, &before, &after, 1, -1, 1, "ctxs_thread_spare_take_borrowing");
+    st->spare = -1;
+    fz_slot *s = &st->slots[i];
+    s->recycled = false;
+    s->layer = lender->layer; /* untouched: its first contents */
+    s->lender = l;
+    fz_written(st, i); /* snapshots of its last life are stale */
+    fz_slot_started(st, i);
+    fz_slot_handle_set(st, dst, i);
+    fz_touch(st, i, -1);
+    return FZ_DONE;
+}
+
+void fz_unlend(fz_state *st, int i) {
+    for (int j = 0; j < FZ_SLOTS; j++) {
+        fz_slot *b = &st->slots[j];
+        if (b->slot == NULL || b->lender != i) continue;
+        ctxs_slot_own_base(b->slot);
+        b->lender = -1;
+    }
 }
 
 fz_outcome fz_op_slot_reset(fz_state *st, fz_reader *r) {
@@ -199,8 +297,8 @@ fz_outcome fz_op_slot_reset(fz_state *st, fz_reader *r) {
     if (!own) m->map = NULL; /* the slot holds the handle's reference now */
     s->recycled = false;
     s->layer = contents;
+    fz_written(st, i); /* snapshots of its last life are stale */
     fz_slot_started(st, i);
-    fz_written(st, i);
     fz_touch(st, i, -1);
     return FZ_DONE;
 }
@@ -226,6 +324,7 @@ fz_outcome fz_op_spare_put(fz_state *st, fz_reader *r) {
     expect_moved(st, &before, &after, -1, 1, -1, "ctxs_thread_spare_put");
     st->slot_handles[h] = -1; /* the store holds the handle's reference now */
     st->spare = i;
+    st->spare_fused = false;
     return FZ_DONE;
 }
 

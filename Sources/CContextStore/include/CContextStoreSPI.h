@@ -84,7 +84,7 @@ void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint
  * ctxs_slot_borrow_base: if `slot` is plain and has not been written since
  * it was made or reset, sets *base to the map it started from (borrowed:
  * it lives as long as `slot`, whatever is written to `slot` meanwhile) and
- * returns 1; else returns 0.
+ * returns 1; else (a chained, written or recycled slot) returns 0.
  * ctxs_slot_reset_borrowed: ctxs_slot_reset, except that the slot takes no
  * reference to `map`: the caller must keep `map` alive until the slot is
  * recycled, or until ctxs_slot_own_base. Returns as ctxs_slot_reset.
