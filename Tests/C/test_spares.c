@@ -243,16 +243,18 @@ void test_spare_borrowing(harness *h) {
     CHECK_EQ(ctxs_slot_assoc(lender, 3, third), CTXS_OK);
     CHECK(ctxs_thread_spare_take_borrowing(t, lender) == NULL);
     CHECK_PTR_EQ(ctxs_thread_spare_take(t), p);
+    /* Taken back by a plain take: the cell still names p's slot, but
+     * nothing is parked, so nothing is taken (and p, recycled, is not
+     * reset: ctxs_thread_spare_put below accepts it). */
+    ctxs_slot *fresh = ctxs_slot_create(t, NULL, NULL);
+    REQUIRE(fresh != NULL);
+    CHECK(ctxs_thread_spare_take_borrowing(t, fresh) == NULL);
 
     /* A spare parked by ctxs_thread_spare_put (its slot unknown) is not
      * taken borrowing. */
-    ctxs_slot *fresh = ctxs_slot_create(t, NULL, NULL);
-    REQUIRE(fresh != NULL);
     CHECK_EQ(ctxs_thread_spare_put(t, p), 1);
     CHECK(ctxs_thread_spare_take_borrowing(t, fresh) == NULL);
     CHECK_PTR_EQ(ctxs_thread_spare_take(t), p);
-    /* Nothing parked now, whatever the cell remembers: nothing taken. */
-    CHECK(ctxs_thread_spare_take_borrowing(t, fresh) == NULL);
 
     /* A lender of another store lends nothing here, and the spare stays. */
     ctxs_store *u = ctxs_store_create(&options);

@@ -171,6 +171,7 @@ static void recycled(fz_state *st, int i, const int64_t counts[FZ_IDS],
     s->recycled = true;
     s->lender = -1;
     fz_written(st, i);
+    s->touched = false;     /* as in the core, until a reset gives it contents */
     model_clear(&s->first); /* reset gives it new contents (fz_slot_started) */
 }
 

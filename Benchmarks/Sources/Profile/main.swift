@@ -13,6 +13,8 @@ import Workloads
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 enum Floor {
