@@ -187,6 +187,11 @@ class Report:
         self.targets.append({"what": what, "value": value, "limit": limit, "passes": passes, "unit": unit,
                              "spread": spread, "marginal": marginal, "runs": runs})
 
+    def met_counts(self):
+        """How many targets are met, and how many of those within 5% of their limit."""
+        met = [t for t in self.targets if t["passes"]]
+        return len(met), sum(1 for t in met if t["marginal"])
+
     def check_targets(self):
         """Timed targets from the interleaved ratios; allocation targets
         from the ordo-one run (counts do not drift)."""
@@ -336,8 +341,7 @@ class Report:
             runs = "" if not t.get("runs") else " / ".join(f"{r:.2f}" for r in t["runs"])
             status = ("marginal" if t["marginal"] else "met") if t["passes"] else "**missed**"
             lines.append(f"| {t['what']} | {shown} | {runs} | {spread} | {t['limit']} | {status} |")
-        met = sum(1 for t in self.targets if t["passes"])
-        marginal = sum(1 for t in self.targets if t["passes"] and t["marginal"])
+        met, marginal = self.met_counts()
         lines += ["", f"{met} of {len(self.targets)} targets met ({marginal} marginal)."]
         return "\n".join(lines)
 
@@ -384,8 +388,7 @@ class Report:
                     ("set-treedictionary-1024", "TreeDictionary copy + insert (n = 1,024) ÷ set"),
                     ("run-copy-async", "`await run(inheriting: .copy)`, ÷ async `withValue`"),
                     ("first-write-python-8", "first write after a fork (n = 8), ÷ CPython")]
-        met = sum(1 for t in self.targets if t["passes"])
-        marginal = sum(1 for t in self.targets if t["passes"] and t["marginal"])
+        met, marginal = self.met_counts()
         passes = self.ratio_notes.get("passes", "1")
         lines = [f"From `make bench` on {stamp} ({machine_line()}): {met} of {len(self.targets)} targets met "
                  f"({marginal} within 5% of their limit). A ratio is the median of {passes} passes' medians "
