@@ -46,6 +46,13 @@ public struct TaskContext: Sendable {
     ///
     /// The setter traps if the store cannot allocate, as Swift's own
     /// collections do; ``setting(_:_:)-(ContextKey<Value>,_)`` reports it as an error instead.
+    ///
+    /// Inlinable, as `TaskContext.get` is: a caller in another module then
+    /// reads with its own `Value`, not through the generic entry point,
+    /// which looks up `Value`'s metadata at run time on every read (perf:
+    /// ContextStoreLogging's metadata for four keys read this way spent
+    /// half its time in `swift_getGenericMetadata` and the dynamic cast).
+    @inlinable
     public subscript<Value>(key: ContextKey<Value>) -> Value? {
         get {
             guard let id = key._readID, let stored = _map.stored(for: id) else { return nil }

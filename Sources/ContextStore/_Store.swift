@@ -53,6 +53,17 @@ struct _Store: @unchecked Sendable {
     /// `get("key-0")`: 719 -> 493 instructions).
     @usableFromInline
     static func lookup(_ name: String) -> UInt64? {
+        if let key = _cacheKey(name) {
+            var id: UInt64 = 0
+            if ctxs_intern_cache_find(raw, key.0, key.1, &id) == 1 { return id }
+        }
+        return lookupMissed(name)
+    }
+
+    /// `lookup` past the key cache: out of line, so that a hit in the cache
+    /// pays for no more than the cache.
+    @inline(never)
+    private static func lookupMissed(_ name: String) -> UInt64? {
         id(of: name) { bytes, id in ctxs_intern_find(raw, bytes.baseAddress, bytes.count, &id) == 1 }
     }
 

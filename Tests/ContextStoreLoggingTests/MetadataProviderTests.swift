@@ -107,6 +107,54 @@ extension LoggingTests {
             #expect(metadata["logging.opaque"] == .string(String(describing: Opaque(id: 7))))
         }
 
+        /// A key read by name (its value an `any Sendable`) becomes the same
+        /// metadata, of the same case, as a typed key of the value's own
+        /// type: every way a value is stored (tagged in the word, boxed, a
+        /// class instance) and every rule.
+        @Test func aNameConvertsItsValueAsATypedKeyDoes() throws {
+            final class Named: Sendable, CustomStringConvertible {
+                var description: String { "named" }
+            }
+            let values: [(String, any Sendable)] = [
+                ("short", "ab"), ("long", "a string too long for the stored word"), ("int", 42),
+                ("negative", -7), ("huge", Int.max), ("bool", true), ("double", 2.5),
+                ("tenant", Tenant(name: "acme")), ("opaque", Opaque(id: 9)), ("object", Named()),
+                ("metadata", Logger.MetadataValue.array([.string("x")])), ("substring", "xyz".dropFirst()),
+            ]
+            func typedKey<Value: Sendable>(_ name: String, _: Value) -> ContextMetadataKey {
+                .key(ContextKey<Value>("logging.as.\(name)"), as: name)
+            }
+            let byName = CapturingLogger(.contextStore(values.map { .name("logging.as.\($0.0)", as: $0.0) }))
+            let typed = CapturingLogger(.contextStore(values.map { typedKey($0.0, $0.1) }))
+            try TaskContext.run {
+                for (name, value) in values { try TaskContext.set("logging.as.\(name)", value) }
+                byName.logger.info("line")
+                typed.logger.info("line")
+            }
+            let named = try #require(byName.metadata(of: "line"))
+            let expected = try #require(typed.metadata(of: "line"))
+            #expect(expected.count == values.count)
+            /// The case and the text: `==` would call `.string("42")` and
+            /// `.stringConvertible(42)` equal.
+            func shape(_ value: Logger.MetadataValue?) -> String {
+                switch value {
+                case .string(let string): "string \(string)"
+                case .stringConvertible(let convertible): "convertible \(convertible.description)"
+                case .array(let array): "array \(array)"
+                case .dictionary(let dictionary): "dictionary \(dictionary)"
+                case nil: "absent"
+                }
+            }
+            for (name, _) in values {
+                #expect(shape(named[name]) == shape(expected[name]), "\(name)")
+            }
+            #expect(shape(named["int"]) == "convertible 42")
+            #expect(shape(named["huge"]) == "convertible \(Int.max)")
+            #expect(shape(named["long"]) == "string a string too long for the stored word")
+            #expect(shape(named["bool"]) == "convertible true")
+            #expect(shape(named["object"]) == "convertible named")
+        }
+
         @Test func aTransformChoosesTheMetadataAndMayOmitTheKey() throws {
             let log = CapturingLogger(
                 .contextStore(

@@ -5,7 +5,8 @@
 //     perf record -e cpu-clock -F 20000 -g taskset -c 1 .build/release/Profile request 400000
 //
 // Workloads: `request` and `request-struct` (Workloads/Request.swift, ours
-// and a struct in one @TaskLocal), `task-copy` and `task-floor` (the
+// and a struct in one @TaskLocal), `logging` and `logging-swiftlog` (the
+// logging request, ours and swift-log's task-local logger), `task-copy` and `task-floor` (the
 // `Task(inheriting: .copy)` target's two sides). Prints the time per
 // iteration, which is only a guide: the targets are measured by Ratios.
 import ContextStore
@@ -27,11 +28,12 @@ func seconds() -> Double {
     return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
 }
 
-let usage = "usage: Profile request|request-struct|task-copy|task-floor ITERATIONS"
+let usage = "usage: Profile request|request-struct|logging|logging-swiftlog|task-copy|task-floor ITERATIONS"
 guard CommandLine.arguments.count == 3, let iterations = Int(CommandLine.arguments[2]), iterations > 0 else {
     fatalError(usage)
 }
 let workload = CommandLine.arguments[1]
+Request.bootstrapLogging()
 let elapsed = await Task.detached { () -> Double in
     let start = seconds()
     switch workload {
@@ -39,6 +41,10 @@ let elapsed = await Task.detached { () -> Double in
         for _ in 0..<iterations { await Request.contextStore() }
     case "request-struct":
         for _ in 0..<iterations { await Request.structTaskLocal() }
+    case "logging":
+        for _ in 0..<iterations { await Request.contextStoreLogging() }
+    case "logging-swiftlog":
+        for _ in 0..<iterations { await Request.swiftLogTaskLocal() }
     case "task-copy":
         await TaskContext.run(with: Fixture.context(8)) {
             for _ in 0..<iterations { await Task(inheriting: .copy) { sink(1) }.value }

@@ -202,6 +202,25 @@ func nameTargets() -> [Target] {
                 TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
             })
     }
+    // A floor for every read by name: the typed read itself, its result
+    // returned as `(any Sendable)?`, the type `get(name)` returns. No name
+    // lookup is cheaper than a typed key's, which costs nothing, so a read
+    // by name cannot beat this row.
+    do {
+        let keys = long.map(ContextKey<Payload>.init)
+        let context = keys.enumerated().reduce(TaskContext()) { try! $0.setting($1.element, Payload($1.offset)) }
+        all.append(
+            Target(
+                id: "name-floor-existential",
+                what: "typed get returned as `(any Sendable)?` (the floor of a read by name): ÷ typed get",
+                bound: .report, limit: 0,
+                ours: Side { ops in
+                    TaskContext.run(with: context) { for i in 0..<ops { sink(_existential(TaskContext.get(keys[i & 7]))) } }
+                },
+                baseline: Side { ops in
+                    TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
+                }))
+    }
     // The same reads with the type given (`get(_:as:)`): no existential to
     // make, copy and destroy on the way out.
     let keys = long.map(ContextKey<Payload>.init)
@@ -234,6 +253,17 @@ func requestTargets() -> [Target] {
             what: "a request logging 4 lines: metadata provider ÷ swift-log's `withLogger(mergingMetadata:)`",
             bound: .atMost, limit: 0.8, ours: Side { ops in for _ in 0..<ops { await Request.contextStoreLogging() } },
             baseline: Side { ops in for _ in 0..<ops { await Request.swiftLogTaskLocal() } }),
+        // A floor for any logging request with this handler: its four lines
+        // alone, the values already in the handler's metadata (no scope, no
+        // reads, no child, no provider). The ContextStore variant formats
+        // the same lines and does more besides, so its ratio cannot be below
+        // this row's.
+        Target(
+            id: "request-logging-floor",
+            what: "the 4 log lines alone, values in the handler's metadata (the floor of the logging request): "
+                + "÷ swift-log's `withLogger(mergingMetadata:)`",
+            bound: .report, limit: 0, ours: Side { ops in for _ in 0..<ops { Request.logLinesOnly() } },
+            baseline: Side { ops in for _ in 0..<ops { await Request.swiftLogTaskLocal() } }),
     ]
 }
 
@@ -256,4 +286,10 @@ extension String {
         let bytes = Array(utf8.prefix(length))
         return String(decoding: bytes + Array(repeating: UInt8(ascii: "x"), count: length - bytes.count), as: UTF8.self)
     }
+}
+
+/// `value` as the type a read by name returns.
+@inline(__always)
+func _existential(_ value: Payload?) -> (any Sendable)? {
+    value.map { $0 as any Sendable }
 }

@@ -228,6 +228,24 @@ public enum Request {
         }
     }
 
+    /// The logger of `logLinesOnly`: the four values are its handler's own
+    /// metadata.
+    public static let linesOnlyLogger: Logger = {
+        var logger = Logger(label: "request") { FormattingLogHandler(label: $0) }
+        for (key, value) in swiftLogMetadata { logger[metadataKey: key] = value }
+        return logger
+    }()
+
+    /// The four lines both logging variants write, and nothing else: the
+    /// floor of either (see `request-logging-floor` in Ratios).
+    public static func logLinesOnly() {
+        let logger = linesOnlyLogger
+        logger.info("request received")
+        logger.info("child done")
+        logger.info("responding")
+        logger.info("request done")
+    }
+
     /// The four values as swift-log metadata, as the swift-log variant
     /// merges them.
     public static var swiftLogMetadata: Logger.Metadata {
