@@ -130,12 +130,6 @@ func _encode<Value: Sendable>(_ value: Value) -> _Stored {
 /// it holds).
 @inlinable
 func _decode<Value: Sendable>(_ raw: UnsafeMutableRawPointer, as _: Value.Type) -> Value? {
-    // A key of any value (`ContextKey<any Sendable>`, as ContextStoreLogging
-    // reads names with): the existential is the value. Specialised, the
-    // cast is from a type to itself and folds away; through
-    // `_decodeByCast` it would look up `Value`'s metadata at run time
-    // (perf: a quarter of the logging request's metadata).
-    if Value.self == (any Sendable).self { return _anyValue(raw) as? Value }
     let bits = UInt(bitPattern: raw)
     if bits & _Stored.tagMask == 0 {
         // Comparing the class pointer costs a load and a compare; `as?`
