@@ -682,6 +682,30 @@ void test_in_place(harness *h) {
         ctxs_slot_release(slot);
     }
 
+    /* A scope's first writes: the root that the first one makes has room
+     * for four entries, so the next three (new fragments at level 0) each
+     * allocate their leaf only, and no node moves. */
+    {
+        ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
+        REQUIRE(slot != NULL);
+        size_t nodes = stats_of(h->store).live_nodes;
+        REQUIRE(ctxs_slot_assoc(slot, 0, v) == CTXS_OK);
+        CHECK_EQ(stats_of(h->store).live_nodes, nodes + 1);
+        for (uint64_t k = 1; k < 4; k++) {
+            uint64_t at = ctxs_store_allocation_count(h->store);
+            CHECK_EQ(ctxs_slot_assoc(slot, k, v), CTXS_OK);
+            CHECKF(ctxs_store_allocation_count(h->store) - at == 1, "write %llu: %llu allocations (want its leaf)",
+                   ull(k + 1), ull(ctxs_store_allocation_count(h->store) - at));
+        }
+        CHECK_EQ(stats_of(h->store).live_nodes, nodes + 1);
+        ctxs_map *snap = NULL;
+        REQUIRE(ctxs_slot_snapshot(slot, &snap) == CTXS_OK);
+        CHECK_EQ(ctxs_map_count(snap), 4);
+        CHECK_EQ(ctxs_map_check(snap), 1);
+        ctxs_map_release(snap);
+        ctxs_slot_release(slot);
+    }
+
     /* In place, an allocation failure still changes nothing: a new key (a
      * leaf to allocate) and a replacement, in a slot that owns its map. */
     {
