@@ -67,16 +67,6 @@ public struct TaskContext: Sendable {
         }
     }
 
-    /// The value under `key`, whatever its type, for ContextStoreLogging's
-    /// keys by name: the subscript would cast the existential to
-    /// `any Sendable` at run time (`_decodeByCast`; perf: most of a log
-    /// line's metadata), and a check for it in `_decode` cost every typed
-    /// read (callgrind, `get`: 204 -> 217 instructions).
-    package func _value(ofAny key: ContextKey<any Sendable>) -> (any Sendable)? {
-        guard let id = key._readID, let stored = _map.stored(for: id) else { return nil }
-        return withExtendedLifetime(_map) { () -> (any Sendable)? in _anyValue(stored) }
-    }
-
     /// The value stored under `name`, whatever its type, or nil.
     /// Setting a value is a persistent insert; setting nil removes the name.
     ///

@@ -203,6 +203,11 @@ class _AnyBox: @unchecked Sendable {
 
     /// The value as an existential, for string-keyed reads.
     @usableFromInline var anyValue: any Sendable { () }
+
+    /// Hands the value to `visitor` with its own type (see `_ValueVisitor`).
+    @usableFromInline func _visit<Visitor: _ValueVisitor>(_ visitor: Visitor) -> Visitor.Result {
+        visitor.visit(anyValue)
+    }
 }
 
 @usableFromInline
@@ -215,4 +220,8 @@ final class _Box<Value: Sendable>: _AnyBox, @unchecked Sendable {
     }
 
     @usableFromInline override var anyValue: any Sendable { value }
+
+    @usableFromInline override func _visit<Visitor: _ValueVisitor>(_ visitor: Visitor) -> Visitor.Result {
+        visitor.visit(value)
+    }
 }

@@ -57,7 +57,7 @@ public struct ContextMetadataKey: Sendable {
         // not hash the name again.
         let key = ContextKey<any Sendable>(name)
         return ContextMetadataKey(contextName: name, label: label ?? name) { context in
-            context._value(ofAny: key).map(_metadataValue)
+            context._visit(key, _MetadataVisitor())
         }
     }
 

@@ -1,3 +1,4 @@
+import ContextStore
 import Logging
 
 /// The metadata a context value is logged as; the rules are listed on
@@ -14,6 +15,12 @@ func _metadataValue<Value>(_ value: Value) -> Logger.MetadataValue {
     if let known = _knownMetadataValue(value) { return known }
     if Value.self == (any Sendable).self { return _openedMetadataValue(_same(value, as: (any Sendable).self)) }
     return _castMetadataValue(value)
+}
+
+/// Turns a value read by name into metadata, given with its own type (see
+/// `_ValueVisitor`), so that no existential is made for it.
+struct _MetadataVisitor: _ValueVisitor {
+    func visit<Value: Sendable>(_ value: Value) -> Logger.MetadataValue { _metadataValue(value) }
 }
 
 /// `_metadataValue` of an existential's contents.
