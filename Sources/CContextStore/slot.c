@@ -228,7 +228,9 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     return 1;
 }
 
-int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) { return ctxs_slot_reset_inline(slot, map, false); }
+int ctxs_slot_reset(ctxs_slot *slot, ctxs_map *map) {
+    return ctxs_slot_reset_inline(slot, map, false);
+}
 
 int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map) {
     return ctxs_slot_reset_inline(slot, map, true);

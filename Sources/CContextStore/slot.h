@@ -55,7 +55,8 @@ struct ctxs_slot {
 
 /* ctxs_slot_borrow_base, inline (the fused spare calls in thread.c use it). */
 CTXS_INLINE int ctxs_slot_borrow_base_inline(ctxs_slot *slot, ctxs_map **base) {
-    if (slot->parent != NULL || atomic_load_explicit(&slot->touched, memory_order_acquire)) return 0;
+    if (slot->parent != NULL || atomic_load_explicit(&slot->touched, memory_order_acquire))
+        return 0;
     ctxs_map *first = atomic_load_explicit(&slot->base, memory_order_relaxed);
     if (first == NULL) return 0; /* recycled: it has no map to lend (found by the fuzzer) */
     *base = first;

@@ -146,7 +146,8 @@ func _decode<Value: Sendable>(_ raw: UnsafeMutableRawPointer, as _: Value.Type) 
         }
         if let exact { return exact }
     } else if Value.self == Int.self {
-        return bits & _Stored.tagMask == _Stored.intTag ? unsafeBitCast(Int(bitPattern: bits) >> 3, to: Value.self) : nil
+        return bits & _Stored.tagMask == _Stored.intTag
+            ? unsafeBitCast(Int(bitPattern: bits) >> 3, to: Value.self) : nil
     } else if Value.self == String.self {
         return bits & _Stored.tagMask == _Stored.stringTag ? unsafeBitCast(_Stored.string(bits), to: Value.self) : nil
     } else if Value.self == Bool.self {

@@ -47,7 +47,8 @@ extension Logger.MetadataProvider {
         let owner = _ProviderIdentity()
         let template = _MetadataTemplate(keys)
         return Logger.MetadataProvider {
-            TaskContext._derived(by: owner) { context in _KeptMetadata(template.metadata(of: context)) }?.metadata ?? [:]
+            TaskContext._derived(by: owner) { context in _KeptMetadata(template.metadata(of: context)) }?.metadata
+                ?? [:]
         }
     }
 }

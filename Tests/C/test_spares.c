@@ -318,8 +318,8 @@ void test_spare_borrowing(harness *h) {
     REQUIRE(ctxs_slot_snapshot(q, &contents) == CTXS_OK);
     CHECK_EQ(ctxs_slot_memo_set(q, contents, memo), 1); /* q takes `memo` too */
     ctxs_map_release(contents);
-    CHECK_EQ(ctxs_thread_spare_recycle(t, q, q), 0); /* recycled; `fresh` is parked */
-    CHECK_EQ(stats_of(t).live_slots, 1);              /* q alone: `entry` and `memo` went */
+    CHECK_EQ(ctxs_thread_spare_recycle(t, q, q), 0);      /* recycled; `fresh` is parked */
+    CHECK_EQ(stats_of(t).live_slots, 1);                  /* q alone: `entry` and `memo` went */
     CHECK_EQ(stats_of(t).bytes_in_use, bytes + one_slot); /* and the lineage */
     ctxs_slot_release(q);
     CHECK_EQ(stats_of(t).live_slots, 0);

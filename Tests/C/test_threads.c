@@ -386,8 +386,9 @@ void test_threads_untouched(harness *h) {
      * key's value, in a new map and then in place. */
     for (int round = 0; round < 50; round++) {
         for (int k = 0; k < UNTOUCHED_KEYS; k++) {
-            CHECK_EQ(ctxs_slot_assoc(u.slot, (uint64_t)k, round % 2 == 0 ? u.after[k] : u.before[k]),
-                     CTXS_OK);
+            CHECK_EQ(
+                ctxs_slot_assoc(u.slot, (uint64_t)k, round % 2 == 0 ? u.after[k] : u.before[k]),
+                CTXS_OK);
         }
     }
     for (int i = 0; i < UNTOUCHED_READERS; i++) pthread_join(readers[i], NULL);

@@ -694,8 +694,9 @@ void test_in_place(harness *h) {
         for (uint64_t k = 1; k < 4; k++) {
             uint64_t at = ctxs_store_allocation_count(h->store);
             CHECK_EQ(ctxs_slot_assoc(slot, k, v), CTXS_OK);
-            CHECKF(ctxs_store_allocation_count(h->store) - at == 1, "write %llu: %llu allocations (want its leaf)",
-                   ull(k + 1), ull(ctxs_store_allocation_count(h->store) - at));
+            CHECKF(ctxs_store_allocation_count(h->store) - at == 1,
+                   "write %llu: %llu allocations (want its leaf)", ull(k + 1),
+                   ull(ctxs_store_allocation_count(h->store) - at));
         }
         CHECK_EQ(stats_of(h->store).live_nodes, nodes + 1);
         ctxs_map *snap = NULL;

@@ -137,23 +137,24 @@ static void recycled(fz_state *st, int i, const int64_t counts[FZ_IDS],
     fz_slot *s = &st->slots[i];
     ctxs_statistics after = stats_now(st);
     size_t slots = before->live_slots - parked, spares = before->spare_slots + parked;
-    FZ_ASSERT(st,
-              after.live_slots == slots && after.spare_slots == spares &&
-                  after.interned_keys == before->interned_keys &&
-                  after.live_roots <= before->live_roots && after.live_nodes <= before->live_nodes &&
-                  after.live_values <= before->live_values &&
-                  after.bytes_in_use <= before->bytes_in_use,
-              "%s: slots %zu->%zu (model %zu) spares %zu->%zu (model %zu) names %zu->%zu roots "
-              "%zu->%zu nodes %zu->%zu values %zu->%zu bytes %zu->%zu",
-              what, before->live_slots, after.live_slots, slots, before->spare_slots,
-              after.spare_slots, spares, before->interned_keys, after.interned_keys,
-              before->live_roots, after.live_roots, before->live_nodes, after.live_nodes,
-              before->live_values, after.live_values, before->bytes_in_use, after.bytes_in_use);
+    FZ_ASSERT(
+        st,
+        after.live_slots == slots && after.spare_slots == spares &&
+            after.interned_keys == before->interned_keys &&
+            after.live_roots <= before->live_roots && after.live_nodes <= before->live_nodes &&
+            after.live_values <= before->live_values && after.bytes_in_use <= before->bytes_in_use,
+        "%s: slots %zu->%zu (model %zu) spares %zu->%zu (model %zu) names %zu->%zu roots "
+        "%zu->%zu nodes %zu->%zu values %zu->%zu bytes %zu->%zu",
+        what, before->live_slots, after.live_slots, slots, before->spare_slots, after.spare_slots,
+        spares, before->interned_keys, after.interned_keys, before->live_roots, after.live_roots,
+        before->live_nodes, after.live_nodes, before->live_values, after.live_values,
+        before->bytes_in_use, after.bytes_in_use);
     /* It released what the slot held, and nothing else; its memo exactly
      * once (fz_check_references then checks every memo's count). */
     bool held[FZ_IDS] = {false};
     for (unsigned k = 0; k < MODEL_KEYS; k++) {
-        if (s->layer.value[k] < FZ_VALUES) held[s->layer.value[k]] = true; /* plain: no tombstones */
+        if (s->layer.value[k] < FZ_VALUES)
+            held[s->layer.value[k]] = true; /* plain: no tombstones */
         if (s->touched && s->first.value[k] < FZ_VALUES) held[s->first.value[k]] = true;
     }
     for (unsigned id = 1; id < FZ_IDS; id++) {
@@ -161,9 +162,8 @@ static void recycled(fz_state *st, int i, const int64_t counts[FZ_IDS],
         int64_t most = id < FZ_VALUES ? (held[id] ? counts[id] : 0) : id == s->memo;
         int64_t least = id < FZ_VALUES ? 0 : id == s->memo;
         FZ_ASSERT(st, released >= least && released <= most,
-                  "%s released %lld references to %s %u (%lld before; the slot holds it: %s)",
-                  what, (long long)released, id < FZ_VALUES ? "value" : "memo", id,
-                  (long long)counts[id],
+                  "%s released %lld references to %s %u (%lld before; the slot holds it: %s)", what,
+                  (long long)released, id < FZ_VALUES ? "value" : "memo", id, (long long)counts[id],
                   (id < FZ_VALUES ? held[id] : id == s->memo) ? "yes" : "no");
     }
     model_clear(&s->layer);
@@ -209,7 +209,8 @@ fz_outcome fz_op_spare_recycle(fz_state *st, fz_reader *r) {
     memcpy(counts, st->counts, sizeof counts);
     ctxs_statistics before = stats_now(st);
     int parked = ctxs_thread_spare_recycle(st->store, s->slot, s->slot);
-    FZ_ASSERT(st, parked == park, "ctxs_thread_spare_recycle returned %d on a %s%s slot with %d holders, %s parked",
+    FZ_ASSERT(st, parked == park,
+              "ctxs_thread_spare_recycle returned %d on a %s%s slot with %d holders, %s parked",
               parked, s->recycled ? "recycled " : "", s->parent >= 0 ? "chained" : "plain", s->refs,
               st->spare >= 0 ? "a spare" : "none");
     if (!recyclable) {
@@ -239,12 +240,13 @@ fz_outcome fz_op_spare_take_borrowing(fz_state *st, fz_reader *r) {
     ctxs_statistics before = stats_now(st);
     void *taken = ctxs_thread_spare_take_borrowing(st->store, lender->slot);
     ctxs_statistics after = stats_now(st);
-    FZ_ASSERT(st, taken == (expect ? (void *)st->slots[i].slot : NULL),
-              "ctxs_thread_spare_take_borrowing returned %p, model %p (spare %d, %s; lender %s%s%s)",
-              taken, expect ? (void *)st->slots[i].slot : NULL, i,
-              st->spare_fused ? "parked by a recycle" : "parked by a put",
-              lender->recycled ? "recycled " : "", lender->touched ? "touched " : "",
-              lender->parent >= 0 ? "chained" : "plain");
+    FZ_ASSERT(
+        st, taken == (expect ? (void *)st->slots[i].slot : NULL),
+        "ctxs_thread_spare_take_borrowing returned %p, model %p (spare %d, %s; lender %s%s%s)",
+        taken, expect ? (void *)st->slots[i].slot : NULL, i,
+        st->spare_fused ? "parked by a recycle" : "parked by a put",
+        lender->recycled ? "recycled " : "", lender->touched ? "touched " : "",
+        lender->parent >= 0 ? "chained" : "plain");
     if (taken == NULL) {
         expect_moved(st, &before, &after, 0, 0, 0, "ctxs_thread_spare_take_borrowing, none");
         return FZ_UNCHANGED;

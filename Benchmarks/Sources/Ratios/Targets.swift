@@ -215,7 +215,9 @@ func nameTargets() -> [Target] {
                 what: "typed get returned as `(any Sendable)?` (the floor of a read by name): ÷ typed get",
                 bound: .report, limit: 0,
                 ours: Side { ops in
-                    TaskContext.run(with: context) { for i in 0..<ops { sink(_existential(TaskContext.get(keys[i & 7]))) } }
+                    TaskContext.run(with: context) {
+                        for i in 0..<ops { sink(_existential(TaskContext.get(keys[i & 7]))) }
+                    }
                 },
                 baseline: Side { ops in
                     TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
@@ -230,7 +232,9 @@ func nameTargets() -> [Target] {
             id: "name-32-as", what: "get by name with its type, `get(_:as:)` (ASCII, 32 bytes): ÷ typed get",
             bound: .report, limit: 0,
             ours: Side { ops in
-                TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(long[i & 7], as: Payload.self)) } }
+                TaskContext.run(with: context) {
+                    for i in 0..<ops { sink(TaskContext.get(long[i & 7], as: Payload.self)) }
+                }
             },
             baseline: Side { ops in
                 TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }

@@ -30,7 +30,6 @@ struct TraceParent: Equatable {
     }
 }
 
-
 /// GET `path` with `headers`, decoding the JSON reply.
 func get<Reply: Decodable>(
     _ type: Reply.Type, _ client: HTTPClient, port: Int, _ path: String, headers: [(String, String)] = []

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Testing
 
 /// A server in `services` never reported its port.
 struct ServerDidNotStart: Error { var what: String }
@@ -25,7 +26,12 @@ func withRunningServices<R: Sendable>(
             try await serviceGroup.run()
         }
         var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw ServerDidNotStart(what: what) }
+        guard let port = await iterator.next() else {
+            // The group ended before a server reported its port: its own
+            // error, if it threw one, says why.
+            try await group.waitForAll()
+            throw ServerDidNotStart(what: what)
+        }
         let result: R
         do {
             result = try await body(port)
@@ -36,5 +42,28 @@ func withRunningServices<R: Sendable>(
         await serviceGroup.triggerGracefulShutdown()
         try await group.waitForAll()
         return result
+    }
+}
+
+@Suite("withRunningServices")
+struct RunningServicesTests {
+    struct Refused: Error {}
+
+    /// A service that fails before it could report a port.
+    struct FailsAtOnce: Service {
+        func run() async throws { throw Refused() }
+    }
+
+    /// A server that fails before it reports its port surfaces its own
+    /// error, not `ServerDidNotStart`, and the body never runs.
+    @Test func aServerThatFailsBeforeItsPortSurfacesItsError() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        await #expect(throws: Refused.self) {
+            let services: ((@escaping @Sendable (Int) -> Void) throws -> [any Service]) = { _ in [FailsAtOnce()] }
+            try await withRunningServices("a failing server", logger: logger, services: services) { _ in
+                Issue.record("the body ran without a port")
+            }
+        }
     }
 }
