@@ -202,31 +202,27 @@ func nameTargets() -> [Target] {
                 TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
             })
     }
+    // Two rows over the 32-byte names, against the same typed reads.
+    let keys = long.map(ContextKey<Payload>.init)
+    let context = keys.enumerated().reduce(TaskContext()) { try! $0.setting($1.element, Payload($1.offset)) }
+    let typedGet = Side { ops in
+        TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
+    }
     // A floor for every read by name: the typed read itself, its result
     // returned as `(any Sendable)?`, the type `get(name)` returns. No name
     // lookup is cheaper than a typed key's, which costs nothing, so a read
     // by name cannot beat this row.
-    do {
-        let keys = long.map(ContextKey<Payload>.init)
-        let context = keys.enumerated().reduce(TaskContext()) { try! $0.setting($1.element, Payload($1.offset)) }
-        all.append(
-            Target(
-                id: "name-floor-existential",
-                what: "typed get returned as `(any Sendable)?` (the floor of a read by name): ÷ typed get",
-                bound: .report, limit: 0,
-                ours: Side { ops in
-                    TaskContext.run(with: context) {
-                        for i in 0..<ops { sink(_existential(TaskContext.get(keys[i & 7]))) }
-                    }
-                },
-                baseline: Side { ops in
-                    TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
-                }))
-    }
+    all.append(
+        Target(
+            id: "name-floor-existential",
+            what: "typed get returned as `(any Sendable)?` (the floor of a read by name): ÷ typed get",
+            bound: .report, limit: 0,
+            ours: Side { ops in
+                TaskContext.run(with: context) { for i in 0..<ops { sink(_existential(TaskContext.get(keys[i & 7]))) } }
+            },
+            baseline: typedGet))
     // The same reads with the type given (`get(_:as:)`): no existential to
     // make, copy and destroy on the way out.
-    let keys = long.map(ContextKey<Payload>.init)
-    let context = keys.enumerated().reduce(TaskContext()) { try! $0.setting($1.element, Payload($1.offset)) }
     all.append(
         Target(
             id: "name-32-as", what: "get by name with its type, `get(_:as:)` (ASCII, 32 bytes): ÷ typed get",
@@ -236,9 +232,7 @@ func nameTargets() -> [Target] {
                     for i in 0..<ops { sink(TaskContext.get(long[i & 7], as: Payload.self)) }
                 }
             },
-            baseline: Side { ops in
-                TaskContext.run(with: context) { for i in 0..<ops { sink(TaskContext.get(keys[i & 7])) } }
-            }))
+            baseline: typedGet))
     return all
 }
 
