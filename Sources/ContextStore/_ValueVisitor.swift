@@ -6,14 +6,17 @@
 /// the value's dynamic type, and the reader then opens it again or casts it
 /// at run time. A value tagged in the store's word (`_Stored`) has a type
 /// known from its tag, and a boxed one the box's own; a visitor gets that
-/// type as its generic parameter directly. (perf, the logging request of
+/// type as its generic parameter directly. (A class instance stored as
+/// itself still goes through an existential, which the call opens.) (perf,
+/// the logging request of
 /// Benchmarks/Sources/Workloads/Request.swift: its four reads by name were
 /// about 105 ns each through the existential.)
 @usableFromInline
 package protocol _ValueVisitor {
     associatedtype Result
-    /// Takes `value`; `Value` is its type, or `any Sendable` for a class
-    /// instance stored as itself (open it for the dynamic type).
+    /// Takes `value`; `Value` is its dynamic type, except for a value
+    /// stored through a `ContextKey<any Sendable>`, whose box holds an
+    /// `any Sendable` (open it for the dynamic type).
     func visit<Value: Sendable>(_ value: Value) -> Result
 }
 

@@ -41,8 +41,9 @@ extension Logger.MetadataProvider {
     /// The metadata is made once per version of the context (the scope's
     /// contents between two writes) and kept with it, so the lines a
     /// handler logs between two writes share one dictionary. The keys'
-    /// transforms therefore run once per version, not once per line, and
-    /// must be pure functions of the value.
+    /// transforms therefore run once per version, not once per line (twice
+    /// when some label's last key has no value: see `_MetadataTemplate`),
+    /// and must be pure functions of the value.
     public static func contextStore(_ keys: [ContextMetadataKey]) -> Logger.MetadataProvider {
         let owner = _ProviderIdentity()
         let template = _MetadataTemplate(keys)
@@ -73,7 +74,8 @@ private struct _MetadataTemplate: Sendable {
     /// dictionary is `lastIndex` with its values mapped, which keeps its
     /// hash table: no label is hashed. (perf: filling a dictionary label by
     /// label was a fifth of making a request's metadata.) Otherwise it is
-    /// filled key by key.
+    /// filled key by key, and the keys read before the absent one are read
+    /// again: their transforms run twice for this version.
     func metadata(of context: TaskContext) -> Logger.Metadata {
         if let all = try? lastIndex.mapValues({ (index) throws(_Absent) -> Logger.MetadataValue in
             guard let value = keys[index].read(context) else { throw _Absent() }

@@ -44,9 +44,11 @@ private func _knownMetadataValue<Value>(_ value: Value) -> Logger.MetadataValue?
 }
 
 /// `value`, whose type the caller has checked is `Other`, as an `Other`: a
-/// copy that only tells the compiler so. (Not `unsafeBitCast`: its size
-/// check, in an unspecialised generic function, was seen to trap with the
-/// sizes equal, `any Sendable` to itself.)
+/// copy that only tells the compiler so. (Not `unsafeBitCast`: in a release
+/// build of this package, its size check trapped, with both sizes 32, in an
+/// unspecialised generic casting `any Sendable` to a `Value` that was
+/// `any Sendable`; a standalone reduction did not trap, so the cause is not
+/// known, and this avoids the check.)
 @inline(__always)
 private func _same<Value, Other>(_ value: Value, as _: Other.Type) -> Other {
     withUnsafePointer(to: value) { UnsafeRawPointer($0).assumingMemoryBound(to: Other.self).pointee }

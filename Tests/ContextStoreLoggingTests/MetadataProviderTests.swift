@@ -107,33 +107,49 @@ extension LoggingTests {
             #expect(metadata["logging.opaque"] == .string(String(describing: Opaque(id: 7))))
         }
 
-        /// A key read by name (its value an `any Sendable`) becomes the same
-        /// metadata, of the same case, as a typed key of the value's own
-        /// type: every way a value is stored (tagged in the word, boxed, a
-        /// class instance) and every rule.
-        @Test func aNameConvertsItsValueAsATypedKeyDoes() throws {
+        /// A key read by name (its value an `any Sendable`) becomes the
+        /// metadata the documented rules give, of the right case, and the
+        /// same as a typed key of the value's own type: every way a value
+        /// is stored (tagged in the word, boxed, a class instance, and boxed
+        /// as an `any Sendable` by a `ContextKey<any Sendable>`).
+        @Test func aNameConvertsItsValueAsTheRulesSay() throws {
             final class Named: Sendable, CustomStringConvertible {
                 var description: String { "named" }
             }
-            let values: [(String, any Sendable)] = [
-                ("short", "ab"), ("long", "a string too long for the stored word"), ("int", 42),
-                ("negative", -7), ("huge", Int.max), ("bool", true), ("double", 2.5),
-                ("tenant", Tenant(name: "acme")), ("opaque", Opaque(id: 9)), ("object", Named()),
-                ("metadata", Logger.MetadataValue.array([.string("x")])), ("substring", "xyz".dropFirst()),
+            // Each value, and its metadata by the rules (case and text).
+            let values: [(name: String, value: any Sendable, rule: String)] = [
+                ("short", "ab", "string ab"),
+                ("long", "a string too long for the stored word", "string a string too long for the stored word"),
+                ("int", 42, "convertible 42"), ("negative", -7, "convertible -7"),
+                ("huge", Int.max, "convertible \(Int.max)"), ("bool", true, "convertible true"),
+                ("double", 2.5, "convertible 2.5"), ("tenant", Tenant(name: "acme"), "convertible tenant:acme"),
+                ("opaque", Opaque(id: 9), "string \(String(describing: Opaque(id: 9)))"),
+                ("object", Named(), "convertible named"),
+                ("metadata", Logger.MetadataValue.array([.string("x")]), "array [x]"),
+                ("substring", "xyz".dropFirst(), "string yz"),
+            ]
+            // Written through a key of any value: boxed as `any Sendable`.
+            let anyValues: [(name: String, value: any Sendable, rule: String)] = [
+                ("any-int", 5, "convertible 5"),
+                ("any-string", "a string held as any Sendable", "string a string held as any Sendable"),
+                ("any-object", Named(), "convertible named"),
             ]
             func typedKey<Value: Sendable>(_ name: String, _: Value) -> ContextMetadataKey {
                 .key(ContextKey<Value>("logging.as.\(name)"), as: name)
             }
-            let byName = CapturingLogger(.contextStore(values.map { .name("logging.as.\($0.0)", as: $0.0) }))
-            let typed = CapturingLogger(.contextStore(values.map { typedKey($0.0, $0.1) }))
+            let byName = CapturingLogger(
+                .contextStore((values + anyValues).map { .name("logging.as.\($0.name)", as: $0.name) }))
+            let typed = CapturingLogger(.contextStore(values.map { typedKey($0.name, $0.value) }))
             try TaskContext.run {
-                for (name, value) in values { try TaskContext.set("logging.as.\(name)", value) }
+                for (name, value, _) in values { try TaskContext.set("logging.as.\(name)", value) }
+                for (name, value, _) in anyValues {
+                    try TaskContext.set(ContextKey<any Sendable>("logging.as.\(name)"), value)
+                }
                 byName.logger.info("line")
                 typed.logger.info("line")
             }
             let named = try #require(byName.metadata(of: "line"))
             let expected = try #require(typed.metadata(of: "line"))
-            #expect(expected.count == values.count)
             /// The case and the text: `==` would call `.string("42")` and
             /// `.stringConvertible(42)` equal.
             func shape(_ value: Logger.MetadataValue?) -> String {
@@ -145,14 +161,13 @@ extension LoggingTests {
                 case nil: "absent"
                 }
             }
-            for (name, _) in values {
-                #expect(shape(named[name]) == shape(expected[name]), "\(name)")
+            #expect(named.count == values.count + anyValues.count)
+            for (name, _, rule) in values + anyValues {
+                #expect(shape(named[name]) == rule, "\(name) by name")
             }
-            #expect(shape(named["int"]) == "convertible 42")
-            #expect(shape(named["huge"]) == "convertible \(Int.max)")
-            #expect(shape(named["long"]) == "string a string too long for the stored word")
-            #expect(shape(named["bool"]) == "convertible true")
-            #expect(shape(named["object"]) == "convertible named")
+            for (name, _, rule) in values {
+                #expect(shape(expected[name]) == rule, "\(name) by a typed key")
+            }
         }
 
         @Test func aTransformChoosesTheMetadataAndMayOmitTheKey() throws {
