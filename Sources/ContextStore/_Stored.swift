@@ -176,12 +176,7 @@ func _anyValue(_ raw: UnsafeMutableRawPointer) -> any Sendable {
 /// A stored object's value as an existential.
 @inlinable
 func _anyObjectValue(_ object: AnyObject) -> any Sendable {
-    // A box's class is a `_Box<Value>`, whose superclass is `_AnyBox` (no
-    // one else can subclass it): one metadata read, where `as? _AnyBox`
-    // costs a dynamic cast and a retain.
-    if ObjectIdentifier(_getSuperclass(type(of: object)) ?? AnyObject.self) == ObjectIdentifier(_AnyBox.self) {
-        return unsafeDowncast(object, to: _AnyBox.self).anyValue
-    }
+    if let box = _box(object) { return box.anyValue }
     // A class instance stored by `_encode`, which took it as a `Sendable`
     // value, so it is one. `Any` and `any Sendable` share one layout (a
     // marker protocol adds no witness table), which the bit cast relies on;
@@ -193,6 +188,17 @@ func _anyObjectValue(_ object: AnyObject) -> any Sendable {
         UnsafeMutableRawPointer(slot).initializeMemory(as: Any.self, to: object)
         return slot.move()
     }
+}
+
+/// `object` as a box, if it is one. A box's class is a `_Box<Value>`, whose
+/// superclass is `_AnyBox` (no one else can subclass it): one metadata
+/// read, where `as? _AnyBox` costs a dynamic cast and a retain.
+@inlinable @inline(__always)
+func _box(_ object: AnyObject) -> _AnyBox? {
+    guard ObjectIdentifier(_getSuperclass(type(of: object)) ?? AnyObject.self) == ObjectIdentifier(_AnyBox.self) else {
+        return nil
+    }
+    return unsafeDowncast(object, to: _AnyBox.self)
 }
 
 /// The box of a value that is neither a class instance nor tagged.

@@ -39,10 +39,7 @@ func _visitStored<Visitor: _ValueVisitor>(_ raw: UnsafeMutableRawPointer, _ visi
     switch bits & _Stored.tagMask {
     case 0:
         return Unmanaged<AnyObject>.fromOpaque(raw)._withUnsafeGuaranteedRef { object in
-            // A box's class is a `_Box<Value>` (see `_anyObjectValue`).
-            if ObjectIdentifier(_getSuperclass(type(of: object)) ?? AnyObject.self) == ObjectIdentifier(_AnyBox.self) {
-                return unsafeDowncast(object, to: _AnyBox.self)._visit(visitor)
-            }
+            if let box = _box(object) { return box._visit(visitor) }
             return visitor.visit(_anyObjectValue(object))
         }
     case _Stored.intTag: return visitor.visit(Int(bitPattern: bits) >> 3)

@@ -23,11 +23,10 @@ struct _MetadataVisitor: _ValueVisitor {
     func visit<Value: Sendable>(_ value: Value) -> Logger.MetadataValue { _metadataValue(value) }
 }
 
-/// `_metadataValue` of an existential's contents.
+/// `_metadataValue` of an existential's contents: opened, `Value` is the
+/// dynamic type, never `any Sendable` again.
 private func _openedMetadataValue(_ value: any Sendable) -> Logger.MetadataValue {
-    func opened<Dynamic: Sendable>(_ value: Dynamic) -> Logger.MetadataValue {
-        _knownMetadataValue(value) ?? _castMetadataValue(value)
-    }
+    func opened<Dynamic: Sendable>(_ value: Dynamic) -> Logger.MetadataValue { _metadataValue(value) }
     return opened(value)
 }
 
