@@ -42,24 +42,19 @@ static inline uint64_t mix64(uint64_t x) {
     return x;
 }
 
-/* Multiplicative inverse of an odd constant modulo 2^64 (Newton's method). */
-static uint64_t inverse64(uint64_t a) {
-    uint64_t x = a; /* correct to 3 bits; each step doubles that */
-    for (int i = 0; i < 5; i++) x *= 2 - a * x;
-    return x;
-}
-
 static uint64_t unshift_xor(uint64_t y, unsigned s) {
     uint64_t x = y;
     for (unsigned done = s; done < 64; done += s) x = y ^ (x >> s);
     return x;
 }
 
+/* The multipliers are the inverses of mix64's modulo 2^64 (each product
+ * is 1; test_interning round-trips every id through its name). */
 static uint64_t unmix64(uint64_t x) {
     x = unshift_xor(x, 31);
-    x *= inverse64(UINT64_C(0x94d049bb133111eb));
+    x *= UINT64_C(0x319642b2d24d8ec3);
     x = unshift_xor(x, 27);
-    x *= inverse64(UINT64_C(0xbf58476d1ce4e5b9));
+    x *= UINT64_C(0x96de1b173f119089);
     x = unshift_xor(x, 30);
     return x;
 }
@@ -133,6 +128,7 @@ int ctxs_interner_init(ctxs_interner *interner, ctxs_heap *heap) {
         atomic_init(&e->key0, 0);
         atomic_init(&e->key1, 0);
         atomic_init(&e->id, 0);
+        atomic_init(&e->name, NULL);
     }
     return CTXS_OK;
 }
@@ -262,12 +258,18 @@ fail:
     return CTXS_ENOMEM;
 }
 
-int ctxs_interner_name(ctxs_interner *in, uint64_t id, const void **bytes, size_t *length) {
+/* The name interned as `id`, or NULL if no name was. */
+static const ctxs_name *name_of(ctxs_interner *in, uint64_t id) {
     uint64_t counter = unmix64(id);
     size_t count = atomic_load_explicit(&in->count, memory_order_acquire);
-    if (counter == 0 || counter > count) return 0;
+    if (counter == 0 || counter > count) return NULL;
     ctxs_name_index *index = atomic_load_explicit(&in->index, memory_order_acquire);
-    const ctxs_name *name = index->names[counter - 1];
+    return index->names[counter - 1];
+}
+
+int ctxs_interner_name(ctxs_interner *in, uint64_t id, const void **bytes, size_t *length) {
+    const ctxs_name *name = name_of(in, id);
+    if (name == NULL) return 0;
     *bytes = name->bytes;
     *length = name->length;
     return 1;
@@ -280,7 +282,13 @@ int ctxs_interner_name(ctxs_interner *in, uint64_t id, const void **bytes, size_
  * only if its version was even and unchanged around the reads, so it never
  * pairs one key with another's id; a writer claims the entry by moving the
  * version from even to odd with a CAS, and gives up if another writer holds
- * it (the cache is lossy). Every field is atomic, so TSan sees no race. */
+ * it (the cache is lossy). Every field is atomic, so TSan sees no race.
+ *
+ * An entry also remembers the name of its id. A checked find compares that
+ * name's bytes with the caller's, so a key that may come to stand for other
+ * bytes (the address of a heap string, reused once the string is freed)
+ * can only find the id of the bytes it has now. Names are never freed
+ * before the store, so the name a consistent read returns can be read. */
 
 static inline ctxs_key_cache_entry *cache_entry(ctxs_interner *in, uint64_t key0, uint64_t key1) {
     uint64_t h = (key0 * UINT64_C(0x9e3779b97f4a7c15) ^ key1) * UINT64_C(0xbf58476d1ce4e5b9);
@@ -300,7 +308,24 @@ int ctxs_interner_cache_find(ctxs_interner *in, uint64_t key0, uint64_t key1, ui
     return 1;
 }
 
+int ctxs_interner_cache_find_checked(ctxs_interner *in, uint64_t key0, uint64_t key1,
+                                     const void *bytes, size_t length, uint64_t *id) {
+    ctxs_key_cache_entry *e = cache_entry(in, key0, key1);
+    uint64_t before = atomic_load_explicit(&e->version, memory_order_acquire);
+    uint64_t k0 = atomic_load_explicit(&e->key0, memory_order_relaxed);
+    uint64_t k1 = atomic_load_explicit(&e->key1, memory_order_relaxed);
+    const ctxs_name *name = atomic_load_explicit(&e->name, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t after = atomic_load_explicit(&e->version, memory_order_relaxed);
+    if ((before & 1) != 0 || before != after || name == NULL || k0 != key0 || k1 != key1) return 0;
+    if (name->length != length || (length > 0 && memcmp(name->bytes, bytes, length) != 0)) return 0;
+    *id = name->id;
+    return 1;
+}
+
 void ctxs_interner_cache_put(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t id) {
+    const ctxs_name *name = name_of(in, id);
+    if (name != NULL && name->id != id) name = NULL;
     ctxs_key_cache_entry *e = cache_entry(in, key0, key1);
     uint64_t version = atomic_load_explicit(&e->version, memory_order_relaxed);
     if ((version & 1) != 0 ||
@@ -311,5 +336,6 @@ void ctxs_interner_cache_put(ctxs_interner *in, uint64_t key0, uint64_t key1, ui
     atomic_store_explicit(&e->key0, key0, memory_order_relaxed);
     atomic_store_explicit(&e->key1, key1, memory_order_relaxed);
     atomic_store_explicit(&e->id, id, memory_order_relaxed);
+    atomic_store_explicit(&e->name, name, memory_order_relaxed);
     atomic_store_explicit(&e->version, version + 2, memory_order_release);
 }

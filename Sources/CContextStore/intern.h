@@ -34,10 +34,11 @@ typedef struct ctxs_name_index {
 
 /* One entry of the key cache (see ctxs_intern_cache_find): a seqlock. */
 typedef struct ctxs_key_cache_entry {
-    _Atomic uint64_t version; /* even: stable; odd: a writer is filling the entry */
-    _Atomic uint64_t key0;    /* the caller's key, word 0 */
-    _Atomic uint64_t key1;    /* word 1 */
-    _Atomic uint64_t id;      /* the id; 0: the entry is empty */
+    _Atomic uint64_t version;        /* even: stable; odd: a writer is filling the entry */
+    _Atomic uint64_t key0;           /* the caller's key, word 0 */
+    _Atomic uint64_t key1;           /* word 1 */
+    _Atomic uint64_t id;             /* the id; 0: the entry is empty */
+    _Atomic(const ctxs_name *) name; /* the name of id, NULL if id is none of ours */
 } ctxs_key_cache_entry;
 
 #define CTXS_KEY_CACHE_ENTRIES 256u /* a power of two */
@@ -66,8 +67,10 @@ int ctxs_interner_intern(ctxs_interner *interner, const void *bytes, size_t leng
 int ctxs_interner_find(ctxs_interner *interner, const void *bytes, size_t length, uint64_t *id);
 int ctxs_interner_name(ctxs_interner *interner, uint64_t id, const void **bytes, size_t *length);
 
-/* ctxs_intern_cache_find and _put (see CContextStoreSPI.h). */
+/* ctxs_intern_cache_find, _find_checked and _put (see CContextStoreSPI.h). */
 int ctxs_interner_cache_find(ctxs_interner *interner, uint64_t key0, uint64_t key1, uint64_t *id);
+int ctxs_interner_cache_find_checked(ctxs_interner *interner, uint64_t key0, uint64_t key1,
+                                     const void *bytes, size_t length, uint64_t *id);
 void ctxs_interner_cache_put(ctxs_interner *interner, uint64_t key0, uint64_t key1, uint64_t id);
 
 /* Names interned so far. */

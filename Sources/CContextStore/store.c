@@ -140,6 +140,11 @@ int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint
     return ctxs_interner_cache_find(&store->interner, key0, key1, id);
 }
 
+int ctxs_intern_cache_find_checked(ctxs_store *store, uint64_t key0, uint64_t key1,
+                                   const void *bytes, size_t length, uint64_t *id) {
+    return ctxs_interner_cache_find_checked(&store->interner, key0, key1, bytes, length, id);
+}
+
 void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id) {
     ctxs_interner_cache_put(&store->interner, key0, key1, id);
 }

@@ -19,15 +19,23 @@ import CContextStoreSPI
 ///
 /// The C API takes exact bytes and normalises nothing: a C caller meets a
 /// Swift name by passing its NFC bytes.
+///
+/// `body` also learns whether the bytes are the string's own (its storage's
+/// UTF-8, already NFC), which is when a heap string may cache its id under
+/// its own words (see `_checkedCacheKey`).
 @inlinable
-func _withKeyNameBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-    var name = name
-    let ascii: R? = name.withUTF8 { bytes in
-        _isTriviallyNFC(UnsafeRawBufferPointer(bytes)) ? body(UnsafeRawBufferPointer(bytes)) : nil
+func _withKeyNameBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer, _ own: Bool) -> R) -> R {
+    // In place, where the string has contiguous UTF-8 (a native one): a
+    // `var` copy for `withUTF8` cost a retain and a release of its storage
+    // on every name that missed the cache.
+    let trivial: R?? = name.utf8.withContiguousStorageIfAvailable { bytes in
+        _isTriviallyNFC(UnsafeRawBufferPointer(bytes)) ? body(UnsafeRawBufferPointer(bytes), true) : nil
     }
-    if let ascii { return ascii }
+    if let trivial, let result = trivial { return result }
     // The standard library's own normaliser (the one `==` and hashing use).
-    return name._nfcCodeUnits.withUnsafeBytes(body)
+    let nfc = name._nfcCodeUnits
+    let own = trivial != nil && nfc.elementsEqual(name.utf8)
+    return nfc.withUnsafeBytes { body($0, own) }
 }
 
 /// Whether the UTF-8 `bytes` encode only scalars below U+0300: every byte
@@ -67,6 +75,23 @@ func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
         guard ctxs_swift_string_keys_get() != 0 else { return nil }
         let (word0, word1) = unsafeBitCast(name, to: (UInt64, UInt64).self)
         return word1 & (_isSmallBit | _isImmortalBit) != 0 ? (word0, word1) : nil
+    #else
+        return nil
+    #endif
+}
+
+/// A heap string's cache key: its two words, which stand for its bytes only
+/// while it lives, since a string made later may reuse its storage's
+/// address. So it is looked up with its bytes compared
+/// (`ctxs_intern_cache_find_checked`): a name built at run time and read
+/// again (from a header parsed once, a configuration) finds its id without
+/// hashing its bytes. nil for the strings `_cacheKey` keys.
+@inlinable @inline(__always)
+func _checkedCacheKey(_ name: String) -> (UInt64, UInt64)? {
+    #if _pointerBitWidth(_64)
+        guard ctxs_swift_string_keys_get() != 0 else { return nil }
+        let (word0, word1) = unsafeBitCast(name, to: (UInt64, UInt64).self)
+        return word1 & (_isSmallBit | _isImmortalBit) == 0 ? (word0, word1) : nil
     #else
         return nil
     #endif

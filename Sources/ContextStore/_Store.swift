@@ -54,8 +54,8 @@ struct _Store: @unchecked Sendable {
 
     /// The id of `name` if some code has interned it, without interning it.
     /// A small or literal name is found in the key cache (two words
-    /// compared) after its first lookup; others are hashed (callgrind,
-    /// `get("key-0")`: 719 -> 493 instructions).
+    /// compared) after its first lookup (callgrind, `get("key-0")`: 719 ->
+    /// 493 instructions); a heap string in `lookupMissed`.
     @usableFromInline
     static func lookup(_ name: String) -> UInt64? {
         if let key = _cacheKey(name) {
@@ -75,18 +75,40 @@ struct _Store: @unchecked Sendable {
         missed(name) { bytes, id in ctxs_intern(raw, bytes.baseAddress, bytes.count, &id) == CTXS_OK.rawValue }
     }
 
+    /// A heap string looks in the cache here, with its bytes compared (see
+    /// `_checkedCacheKey`), before its bytes are hashed (callgrind,
+    /// `get-name-built`: 770 -> 518 instructions). Here, not in `lookup`:
+    /// a literal's hit stays as small as it was (`get-name`: 439 -> 437).
     @inline(never)
     private static func lookupMissed(_ name: String) -> UInt64? {
-        missed(name) { bytes, id in ctxs_intern_find(raw, bytes.baseAddress, bytes.count, &id) == 1 }
+        if let key = _checkedCacheKey(name) {
+            let hit: UInt64?? = name.utf8.withContiguousStorageIfAvailable { bytes in
+                var id: UInt64 = 0
+                let found = ctxs_intern_cache_find_checked(raw, key.0, key.1, bytes.baseAddress, bytes.count, &id)
+                return found == 1 ? id : nil
+            }
+            if let hit, let id = hit { return id }
+        }
+        return missed(name) { bytes, id in ctxs_intern_find(raw, bytes.baseAddress, bytes.count, &id) == 1 }
     }
 
     /// The id of `name` from `table` (given the name's bytes, it sets the id
     /// and says whether it found one), which is then cached if the name has
-    /// a cache key.
+    /// a cache key: a heap string's only when the bytes are its own, the
+    /// only ones its checked lookups can match.
     private static func missed(_ name: String, _ table: (UnsafeRawBufferPointer, inout UInt64) -> Bool) -> UInt64? {
         var id: UInt64 = 0
-        guard _withKeyNameBytes(name, { table($0, &id) }) else { return nil }
-        if let key = _cacheKey(name) { ctxs_intern_cache_put(raw, key.0, key.1, id) }
+        var own = false
+        let found = _withKeyNameBytes(name) { bytes, isOwn in
+            own = isOwn
+            return table(bytes, &id)
+        }
+        guard found else { return nil }
+        if let key = _cacheKey(name) {
+            ctxs_intern_cache_put(raw, key.0, key.1, id)
+        } else if own, let key = _checkedCacheKey(name) {
+            ctxs_intern_cache_put(raw, key.0, key.1, id)
+        }
         return id
     }
 

@@ -121,10 +121,15 @@ void test_interning(harness *h) {
 
 /* The key cache: a hit returns what was put, a miss nothing; a key maps
  * to the id last put for it, and many threads putting and finding at once
- * never pair one key with another's id (TSan watches the seqlock). */
+ * never pair one key with another's id (TSan watches the seqlock). A
+ * checked find hits only when the caller's bytes are the cached id's name,
+ * so a key reused for other bytes (a freed heap string's address) misses. */
+#define CHECKED_NAMES 512
+
 typedef struct cache_worker {
     ctxs_store *store;
     int thread;
+    const uint64_t *ids; /* ids[k] is the id of the name "checked-<k>" */
     _Atomic int *mismatches;
 } cache_worker;
 
@@ -137,6 +142,22 @@ static void *cache_run(void *arg) {
             if (ctxs_intern_cache_find(w->store, k, ~k, &id) == 1 && id != k * 2 + 1)
                 atomic_fetch_add(w->mismatches, 1);
             ctxs_intern_cache_put(w->store, k, ~k, k * 2 + 1);
+        }
+    }
+    /* Checked keys: every thread puts key k -> the id of name k or of name
+     * k + 1 in turn (a key reused for other bytes), and finds with name k's
+     * bytes: a hit must be name k's id, whatever was put last. */
+    char name[32];
+    for (uint64_t round = 0; round < 50; round++) {
+        for (uint64_t k = 0; k < CHECKED_NAMES - 1; k++) {
+            uint64_t key0 = k | UINT64_C(1) << 40, key1 = ~key0;
+            uint64_t shift = (k + round + (uint64_t)w->thread) & 1;
+            ctxs_intern_cache_put(w->store, key0, key1, w->ids[k + shift]);
+            int n = snprintf(name, sizeof name, "checked-%llu", (unsigned long long)k);
+            uint64_t id = 0;
+            if (ctxs_intern_cache_find_checked(w->store, key0, key1, name, (size_t)n, &id) == 1 &&
+                id != w->ids[k])
+                atomic_fetch_add(w->mismatches, 1);
         }
     }
     return NULL;
@@ -152,14 +173,45 @@ void test_intern_cache(harness *h) {
     CHECK_EQ(id, 42);
     CHECK_EQ(ctxs_intern_cache_find(s, 2, 1, &id), 0);
     CHECK_EQ(ctxs_intern_cache_find(s, 1, 3, &id), 0);
+    /* 42 is no id of this store's: a checked find has no name to compare. */
+    id = 7;
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 1, 2, "x", 1, &id), 0);
+    CHECK_EQ(id, 7);
 
+    uint64_t alpha = 0, empty = 0;
+    REQUIRE(ctxs_intern(s, "alpha", 5, &alpha) == CTXS_OK);
+    REQUIRE(ctxs_intern(s, "", 0, &empty) == CTXS_OK);
+    ctxs_intern_cache_put(s, 5, 6, alpha);
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 6, "alpha", 5, &id), 1);
+    CHECK_EQ(id, alpha);
+    id = 7;
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 6, "alphb", 5, &id), 0); /* other bytes */
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 6, "alph", 4, &id), 0);  /* a prefix */
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 6, "alpha!", 6, &id), 0);
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 7, "alpha", 5, &id), 0); /* other key */
+    CHECK_EQ(id, 7);
+    CHECK_EQ(ctxs_intern_cache_find(s, 5, 6, &id), 1); /* unchecked: trusts the key */
+    CHECK_EQ(id, alpha);
+    ctxs_intern_cache_put(s, 9, 10, empty);
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 9, 10, NULL, 0, &id), 1);
+    CHECK_EQ(id, empty);
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 9, 10, "a", 1, &id), 0);
+
+    uint64_t *ids = calloc(CHECKED_NAMES, sizeof *ids);
+    REQUIRE(ids != NULL);
+    char name[32];
+    for (uint64_t k = 0; k < CHECKED_NAMES; k++) {
+        int n = snprintf(name, sizeof name, "checked-%llu", (unsigned long long)k);
+        REQUIRE(ctxs_intern(s, name, (size_t)n, &ids[k]) == CTXS_OK);
+    }
     _Atomic int mismatches = 0;
     pthread_t threads[3];
     cache_worker workers[3];
     for (int t = 0; t < 3; t++) {
-        workers[t] = (cache_worker){s, t, &mismatches};
+        workers[t] = (cache_worker){s, t, ids, &mismatches};
         REQUIRE(pthread_create(&threads[t], NULL, cache_run, &workers[t]) == 0);
     }
     for (int t = 0; t < 3; t++) pthread_join(threads[t], NULL);
     CHECK_EQ(atomic_load(&mismatches), 0);
+    free(ids);
 }

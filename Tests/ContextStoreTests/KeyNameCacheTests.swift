@@ -42,12 +42,79 @@ extension ContextStoreTests {
                 for name in names {
                     let viaCache = try #require(_Store.lookup(name))
                     var direct: UInt64 = 0
-                    let found = _withKeyNameBytes(name) {
-                        ctxs_intern_find(_Store.raw, $0.baseAddress, $0.count, &direct)
+                    let found = _withKeyNameBytes(name) { bytes, _ in
+                        ctxs_intern_find(_Store.raw, bytes.baseAddress, bytes.count, &direct)
                     }
                     #expect(found == 1 && viaCache == direct, "\(name)")
                 }
             }
+        }
+
+        /// A heap string caches its id under its own words, checked against
+        /// its bytes: read twice, the second lookup hits the cache, and a
+        /// string made later at the same address with other bytes (the
+        /// allocator hands the freed storage straight back) gets its own id,
+        /// or none if its name was never interned.
+        @Test func aHeapStringsAddressReusedForOtherBytesFindsItsOwnID() throws {
+            _ = _Store.raw
+            #if _pointerBitWidth(_64)
+                // Names of one length, so that consecutive strings take the
+                // same size of storage, and their bytes made beforehand, so
+                // that each string is the loop's only allocation.
+                let spellings = (0..<400).map { i -> [UInt8] in
+                    let digits = String(i)
+                    return Array(("reused.heap.name." + String(repeating: "0", count: 6 - digits.count) + digits).utf8)
+                }
+                var interned: [UInt64?] = []
+                for (i, bytes) in spellings.enumerated() {
+                    if i % 3 == 2 {
+                        interned.append(nil)  // never interned
+                    } else {
+                        let id = try #require(_Store.intern(String(decoding: bytes, as: UTF8.self)))
+                        interned.append(id)
+                    }
+                }
+                var previous: (UInt64, UInt64)?
+                var reused = 0
+                var wrong: [String] = []
+                for (i, bytes) in spellings.enumerated() {
+                    let name = String(decoding: bytes, as: UTF8.self)
+                    let key = try #require(_checkedCacheKey(name), "a heap string")
+                    if let previous, previous == key { reused += 1 }
+                    previous = key
+                    if _Store.lookup(name) != interned[i] || _Store.lookup(name) != interned[i] { wrong.append(name) }
+                    if let id = interned[i] {
+                        var cached: UInt64 = 0
+                        let hit = name.utf8.withContiguousStorageIfAvailable { bytes in
+                            ctxs_intern_cache_find_checked(
+                                _Store.raw, key.0, key.1, bytes.baseAddress, bytes.count, &cached)
+                        }
+                        if hit != 1 || cached != id { wrong.append("\(name): not cached") }
+                    }
+                }
+                #expect(wrong.isEmpty, "\(wrong.count) wrong, first \(wrong.prefix(3))")
+                // Else the loop never met the case it is about.
+                #expect(reused > 100, "storage reused \(reused) times")
+            #endif
+        }
+
+        /// The bytes a name is interned by are the string's own exactly when
+        /// it is in NFC: only then may a heap string cache its id.
+        @Test func theBytesAreTheStringsOwnOnlyWhenItIsInNFC() {
+            #expect(_withKeyNameBytes("request_id") { $1 }, "ASCII")
+            #expect(_withKeyNameBytes("caf\u{E9}") { $1 }, "Latin-1")
+            #expect(_withKeyNameBytes("\u{30AD}\u{30FC}") { $1 }, "in NFC, scalars above U+0300")
+            #expect(!_withKeyNameBytes("cafe\u{301}") { $1 }, "decomposed")
+            #expect(!_withKeyNameBytes("\u{212B}") { $1 }, "ANGSTROM SIGN, which NFC maps to U+00C5")
+        }
+
+        /// A heap string that is not in NFC has no cache entry of its own
+        /// (its bytes are not its name's), and still finds its name.
+        @Test func aHeapStringNotInNFCFindsItsNameWithoutTheCache() throws {
+            let composed = String(decoding: Array("heap.caf\u{E9}.name.not.small".utf8), as: UTF8.self)
+            let decomposed = String(decoding: Array("heap.cafe\u{301}.name.not.small".utf8), as: UTF8.self)
+            let id = try #require(_Store.intern(composed))
+            for _ in 0..<3 { #expect(_Store.lookup(decomposed) == id) }
         }
 
         /// Threads looking names up at once, through entries other threads

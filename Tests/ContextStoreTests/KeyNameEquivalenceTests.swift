@@ -106,7 +106,7 @@ extension ContextStoreTests {
             // the word boundaries, with the one non-ASCII byte at each place.
             for length in 0...20 {
                 let ascii = String(repeating: "k", count: length)
-                #expect(_withKeyNameBytes(ascii) { Array($0) } == Array(ascii.utf8))
+                #expect(_withKeyNameBytes(ascii) { bytes, _ in Array(bytes) } == Array(ascii.utf8))
                 for at in 0..<length {
                     var composed = Array(ascii.unicodeScalars)
                     composed[at] = "\u{E9}"
@@ -115,7 +115,8 @@ extension ContextStoreTests {
                     decomposed.insert("\u{301}", at: at + 1)
                     let name = String(String.UnicodeScalarView(composed))
                     let spelled = String(String.UnicodeScalarView(decomposed))
-                    #expect(_withKeyNameBytes(spelled) { Array($0) } == Array(name.utf8), "length \(length), at \(at)")
+                    let bytes = _withKeyNameBytes(spelled) { bytes, _ in Array(bytes) }
+                    #expect(bytes == Array(name.utf8), "length \(length), at \(at)")
                 }
             }
         }

@@ -75,6 +75,17 @@ let operations: [String: (Int) -> Void] = [
             for _ in 0..<iterations { blackHole(TaskContext.get("key-0")) }
         }
     },
+    // A read by name built at run time (32 bytes, on the heap), in a scope
+    // holding it and 7 more keys: `_cacheKey` gives such a string no key,
+    // since its storage's address may be reused.
+    "get-name-built": { iterations in
+        let name = String(decoding: Array("request.attributes.user.locale.0".utf8), as: UTF8.self)
+        let keys = [ContextKey<Payload>(name)] + (1..<8).map { ContextKey<Payload>("key-\($0)") }
+        let context = keys.reduce(TaskContext()) { try! $0.setting($1, Payload(1)) }
+        TaskContext.run(with: context) {
+            for _ in 0..<iterations { blackHole(TaskContext.get(name)) }
+        }
+    },
     // One log line through ContextStoreLogging's provider (4 keys), into a
     // handler that formats the metadata.
     "log-provider": { iterations in

@@ -167,8 +167,8 @@ func serviceContextWrite(_ service: ServiceContext, _ value: Payload) -> Side {
 /// Reads by name against typed reads of the same keys, a different key
 /// each call (over the map's 8 names), so that no name is hot. The targets
 /// use names as code spells them, literals; names built at run time (from a
-/// header, a config file) are reported beside them: they have no cache key
-/// (see `_cacheKey`) and are hashed on every read.
+/// header, a config file) are reported beside them: their cache entries are
+/// checked against their bytes (see `_checkedCacheKey`).
 func nameTargets() -> [Target] {
     let short = ["key-0", "key-1", "key-2", "key-3", "key-4", "key-5", "key-6", "key-7"]
     let long = [

@@ -68,13 +68,21 @@ int ctxs_map_check(const ctxs_map *map);
 
 /* A small lossy cache in front of ctxs_intern_find, for callers that can
  * name a name by two words more cheaply than by its bytes (the Swift layer
- * keys a small or immortal String by its own bits). The caller promises
- * that equal keys always stand for the same name, and puts only ids this
- * store handed out for that name.
- * ctxs_intern_cache_find returns 1 and sets *id on a hit, else 0.
- * ctxs_intern_cache_put remembers key -> id, unless another thread is
- * writing the same entry. Neither allocates nor takes a lock. */
+ * keys a String by its own bits).
+ * ctxs_intern_cache_find is for keys that always stand for the same name
+ * (a small or immortal String's): it returns 1 and sets *id on a hit, else
+ * 0, and trusts the key.
+ * ctxs_intern_cache_find_checked is for keys that may later stand for other
+ * bytes (a heap String's, whose address is reused once it is freed): a hit
+ * also needs the cached id's name to be exactly `bytes` (borrowed, `length`
+ * of them), and sets *id to that name's id. It returns 1 on a hit, else 0.
+ * ctxs_intern_cache_put remembers key -> id (an id this store handed out
+ * for the name the key stands for now), unless another thread is writing
+ * the same entry. None allocates or takes a lock; *id is untouched on a
+ * miss. */
 int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t *id);
+int ctxs_intern_cache_find_checked(ctxs_store *store, uint64_t key0, uint64_t key1,
+                                   const void *_Nullable bytes, size_t length, uint64_t *id);
 void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
 
 /* Borrowed maps, for a scope nested in another that outlives it (the
