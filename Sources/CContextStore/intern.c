@@ -122,13 +122,14 @@ int ctxs_interner_init(ctxs_interner *interner, ctxs_heap *heap) {
     atomic_init(&interner->index, index);
     atomic_init(&interner->count, 0);
     interner->retired = NULL;
-    for (size_t i = 0; i < CTXS_KEY_CACHE_ENTRIES; i++) {
-        ctxs_key_cache_entry *e = &interner->cache[i];
+    for (size_t i = 0; i < CTXS_KEY_CACHE_ENTRIES + CTXS_CHECKED_CACHE_ENTRIES; i++) {
+        ctxs_key_cache_entry *e = i < CTXS_KEY_CACHE_ENTRIES
+                                      ? &interner->cache[i]
+                                      : &interner->checked[i - CTXS_KEY_CACHE_ENTRIES];
         atomic_init(&e->version, 0);
         atomic_init(&e->key0, 0);
         atomic_init(&e->key1, 0);
-        atomic_init(&e->id, 0);
-        atomic_init(&e->name, NULL);
+        atomic_init(&e->value, 0);
     }
     return CTXS_OK;
 }
@@ -280,53 +281,46 @@ int ctxs_interner_name(ctxs_interner *in, uint64_t id, const void **bytes, size_
 /* The cache is a seqlock per entry (Boehm, "Can seqlocks get along with
  * programming language memory models?", 2012): a reader takes the entry
  * only if its version was even and unchanged around the reads, so it never
- * pairs one key with another's id; a writer claims the entry by moving the
- * version from even to odd with a CAS, and gives up if another writer holds
- * it (the cache is lossy). Every field is atomic, so TSan sees no race.
+ * pairs one key with another's value; a writer claims the entry by moving
+ * the version from even to odd with a CAS, and gives up if another writer
+ * holds it (the cache is lossy). Every field is atomic, so TSan sees no
+ * race.
  *
- * An entry also remembers the name of its id. A checked find compares that
- * name's bytes with the caller's, so a key that may come to stand for other
- * bytes (the address of a heap string, reused once the string is freed)
- * can only find the id of the bytes it has now. Names are never freed
- * before the store, so the name a consistent read returns can be read. */
+ * Two tables of such entries. In `cache`, a key stands for one name for
+ * good (a small or immortal Swift String's words) and the entry holds the
+ * id. In `checked`, a key may come to stand for other bytes (a heap
+ * String's words: its storage's address, reused once it is freed, or
+ * edited in place), so the entry holds the id's name, and a find compares
+ * the name's bytes with the caller's: it can only find the id of the bytes
+ * the caller has now. Names are never freed before the store, so a name
+ * that a consistent read returns can be read; it was published (count,
+ * release) before name_of found it for the put, whose version store
+ * (release) the reader's first load acquires. Checked keys have their own
+ * table so that names read once (a header's, say) cannot push literals'
+ * entries out. */
 
-static inline ctxs_key_cache_entry *cache_entry(ctxs_interner *in, uint64_t key0, uint64_t key1) {
+/* Spreads a key over a table's entries (its top byte; tables have at most
+ * 256). */
+static inline size_t cache_index(uint64_t key0, uint64_t key1) {
     uint64_t h = (key0 * UINT64_C(0x9e3779b97f4a7c15) ^ key1) * UINT64_C(0xbf58476d1ce4e5b9);
-    return &in->cache[h >> 56 & (CTXS_KEY_CACHE_ENTRIES - 1)];
+    return (size_t)(h >> 56);
 }
 
-int ctxs_interner_cache_find(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t *id) {
-    ctxs_key_cache_entry *e = cache_entry(in, key0, key1);
+/* The value `e` holds for exactly (key0, key1), read consistently; 0 if it
+ * holds another key, is empty, or is being written. */
+static inline uint64_t entry_read(ctxs_key_cache_entry *e, uint64_t key0, uint64_t key1) {
     uint64_t before = atomic_load_explicit(&e->version, memory_order_acquire);
     uint64_t k0 = atomic_load_explicit(&e->key0, memory_order_relaxed);
     uint64_t k1 = atomic_load_explicit(&e->key1, memory_order_relaxed);
-    uint64_t found = atomic_load_explicit(&e->id, memory_order_relaxed);
+    uint64_t value = atomic_load_explicit(&e->value, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
     uint64_t after = atomic_load_explicit(&e->version, memory_order_relaxed);
-    if ((before & 1) != 0 || before != after || found == 0 || k0 != key0 || k1 != key1) return 0;
-    *id = found;
-    return 1;
+    if ((before & 1) != 0 || before != after || k0 != key0 || k1 != key1) return 0;
+    return value;
 }
 
-int ctxs_interner_cache_find_checked(ctxs_interner *in, uint64_t key0, uint64_t key1,
-                                     const void *bytes, size_t length, uint64_t *id) {
-    ctxs_key_cache_entry *e = cache_entry(in, key0, key1);
-    uint64_t before = atomic_load_explicit(&e->version, memory_order_acquire);
-    uint64_t k0 = atomic_load_explicit(&e->key0, memory_order_relaxed);
-    uint64_t k1 = atomic_load_explicit(&e->key1, memory_order_relaxed);
-    const ctxs_name *name = atomic_load_explicit(&e->name, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    uint64_t after = atomic_load_explicit(&e->version, memory_order_relaxed);
-    if ((before & 1) != 0 || before != after || name == NULL || k0 != key0 || k1 != key1) return 0;
-    if (name->length != length || (length > 0 && memcmp(name->bytes, bytes, length) != 0)) return 0;
-    *id = name->id;
-    return 1;
-}
-
-void ctxs_interner_cache_put(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t id) {
-    const ctxs_name *name = name_of(in, id);
-    if (name != NULL && name->id != id) name = NULL;
-    ctxs_key_cache_entry *e = cache_entry(in, key0, key1);
+static inline void entry_write(ctxs_key_cache_entry *e, uint64_t key0, uint64_t key1,
+                               uint64_t value) {
     uint64_t version = atomic_load_explicit(&e->version, memory_order_relaxed);
     if ((version & 1) != 0 ||
         !atomic_compare_exchange_strong_explicit(&e->version, &version, version + 1,
@@ -335,7 +329,42 @@ void ctxs_interner_cache_put(ctxs_interner *in, uint64_t key0, uint64_t key1, ui
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&e->key0, key0, memory_order_relaxed);
     atomic_store_explicit(&e->key1, key1, memory_order_relaxed);
-    atomic_store_explicit(&e->id, id, memory_order_relaxed);
-    atomic_store_explicit(&e->name, name, memory_order_relaxed);
+    atomic_store_explicit(&e->value, value, memory_order_relaxed);
     atomic_store_explicit(&e->version, version + 2, memory_order_release);
+}
+
+static inline ctxs_key_cache_entry *cache_entry(ctxs_interner *in, uint64_t key0, uint64_t key1) {
+    return &in->cache[cache_index(key0, key1) & (CTXS_KEY_CACHE_ENTRIES - 1)];
+}
+
+static inline ctxs_key_cache_entry *checked_entry(ctxs_interner *in, uint64_t key0, uint64_t key1) {
+    return &in->checked[cache_index(key0, key1) & (CTXS_CHECKED_CACHE_ENTRIES - 1)];
+}
+
+int ctxs_interner_cache_find(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t *id) {
+    uint64_t found = entry_read(cache_entry(in, key0, key1), key0, key1);
+    if (found == 0) return 0;
+    *id = found;
+    return 1;
+}
+
+void ctxs_interner_cache_put(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t id) {
+    entry_write(cache_entry(in, key0, key1), key0, key1, id);
+}
+
+int ctxs_interner_cache_find_checked(ctxs_interner *in, uint64_t key0, uint64_t key1,
+                                     const void *bytes, size_t length, uint64_t *id) {
+    const ctxs_name *name =
+        (const ctxs_name *)(uintptr_t)entry_read(checked_entry(in, key0, key1), key0, key1);
+    if (name == NULL || name->length != length ||
+        (length > 0 && memcmp(name->bytes, bytes, length) != 0))
+        return 0;
+    *id = name->id;
+    return 1;
+}
+
+void ctxs_interner_cache_put_checked(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t id) {
+    const ctxs_name *name = name_of(in, id);
+    if (name == NULL) return; /* no id of this store's */
+    entry_write(checked_entry(in, key0, key1), key0, key1, (uint64_t)(uintptr_t)name);
 }

@@ -32,16 +32,16 @@ typedef struct ctxs_name_index {
     ctxs_name *names[]; /* names[i] has counter i + 1; written before count is published */
 } ctxs_name_index;
 
-/* One entry of the key cache (see ctxs_intern_cache_find): a seqlock. */
+/* One entry of the key caches (see intern.c, "key cache"): a seqlock. */
 typedef struct ctxs_key_cache_entry {
-    _Atomic uint64_t version;        /* even: stable; odd: a writer is filling the entry */
-    _Atomic uint64_t key0;           /* the caller's key, word 0 */
-    _Atomic uint64_t key1;           /* word 1 */
-    _Atomic uint64_t id;             /* the id; 0: the entry is empty */
-    _Atomic(const ctxs_name *) name; /* the name of id, NULL if id is none of ours */
+    _Atomic uint64_t version; /* even: stable; odd: a writer is filling the entry */
+    _Atomic uint64_t key0;    /* the caller's key, word 0 */
+    _Atomic uint64_t key1;    /* word 1 */
+    _Atomic uint64_t value;   /* the id (cache) or the name's address (checked); 0: empty */
 } ctxs_key_cache_entry;
 
-#define CTXS_KEY_CACHE_ENTRIES 256u /* a power of two */
+#define CTXS_KEY_CACHE_ENTRIES 256u    /* a power of two */
+#define CTXS_CHECKED_CACHE_ENTRIES 64u /* a power of two */
 
 typedef struct ctxs_interner {
     ctxs_heap *heap;                  /* immutable: where names and tables come from */
@@ -52,6 +52,7 @@ typedef struct ctxs_interner {
     _Atomic size_t count;             /* names published; release after names[count-1] */
     void *retired;                    /* guarded by lock: replaced tables and arrays */
     ctxs_key_cache_entry cache[CTXS_KEY_CACHE_ENTRIES]; /* lossy; each entry is its own seqlock */
+    ctxs_key_cache_entry checked[CTXS_CHECKED_CACHE_ENTRIES]; /* likewise, for checked keys */
 } ctxs_interner;
 
 /* Sets up an empty interner whose memory comes from `heap`.
@@ -67,11 +68,14 @@ int ctxs_interner_intern(ctxs_interner *interner, const void *bytes, size_t leng
 int ctxs_interner_find(ctxs_interner *interner, const void *bytes, size_t length, uint64_t *id);
 int ctxs_interner_name(ctxs_interner *interner, uint64_t id, const void **bytes, size_t *length);
 
-/* ctxs_intern_cache_find, _find_checked and _put (see CContextStoreSPI.h). */
+/* ctxs_intern_cache_find, _put, _find_checked and _put_checked (see
+ * CContextStoreSPI.h). */
 int ctxs_interner_cache_find(ctxs_interner *interner, uint64_t key0, uint64_t key1, uint64_t *id);
+void ctxs_interner_cache_put(ctxs_interner *interner, uint64_t key0, uint64_t key1, uint64_t id);
 int ctxs_interner_cache_find_checked(ctxs_interner *interner, uint64_t key0, uint64_t key1,
                                      const void *bytes, size_t length, uint64_t *id);
-void ctxs_interner_cache_put(ctxs_interner *interner, uint64_t key0, uint64_t key1, uint64_t id);
+void ctxs_interner_cache_put_checked(ctxs_interner *interner, uint64_t key0, uint64_t key1,
+                                     uint64_t id);
 
 /* Names interned so far. */
 static inline size_t ctxs_interner_count(ctxs_interner *interner) {

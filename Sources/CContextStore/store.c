@@ -149,6 +149,10 @@ void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint
     ctxs_interner_cache_put(&store->interner, key0, key1, id);
 }
 
+void ctxs_intern_cache_put_checked(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id) {
+    ctxs_interner_cache_put_checked(&store->interner, key0, key1, id);
+}
+
 int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t *length) {
     return ctxs_interner_name(&store->interner, id, bytes, length);
 }

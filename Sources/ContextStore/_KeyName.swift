@@ -80,12 +80,14 @@ func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
     #endif
 }
 
-/// A heap string's cache key: its two words, which stand for its bytes only
-/// while it lives, since a string made later may reuse its storage's
-/// address. So it is looked up with its bytes compared
-/// (`ctxs_intern_cache_find_checked`): a name built at run time and read
-/// again (from a header parsed once, a configuration) finds its id without
-/// hashing its bytes. nil for the strings `_cacheKey` keys.
+/// A heap string's cache key: its two words, which do not fix its bytes:
+/// a string made later may reuse its storage's address once it is freed,
+/// and a uniquely referenced `var` edited in place keeps its words with
+/// other bytes. So it is looked up with its bytes compared
+/// (`ctxs_intern_cache_find_checked`, in a table of its own): a name built
+/// at run time and read again (from a configuration, a header name made
+/// once) finds its id without hashing its bytes. nil for the strings
+/// `_cacheKey` keys.
 @inlinable @inline(__always)
 func _checkedCacheKey(_ name: String) -> (UInt64, UInt64)? {
     #if _pointerBitWidth(_64)

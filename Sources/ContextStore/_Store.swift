@@ -77,8 +77,8 @@ struct _Store: @unchecked Sendable {
 
     /// A heap string looks in the cache here, with its bytes compared (see
     /// `_checkedCacheKey`), before its bytes are hashed (callgrind,
-    /// `get-name-built`: 770 -> 518 instructions). Here, not in `lookup`:
-    /// a literal's hit stays as small as it was (`get-name`: 439 -> 437).
+    /// `get-name-built`: 770 -> 522 instructions). Here, not in `lookup`:
+    /// a literal's hit stays as small as it was (`get-name`: 439).
     @inline(never)
     private static func lookupMissed(_ name: String) -> UInt64? {
         if let key = _checkedCacheKey(name) {
@@ -94,8 +94,10 @@ struct _Store: @unchecked Sendable {
 
     /// The id of `name` from `table` (given the name's bytes, it sets the id
     /// and says whether it found one), which is then cached if the name has
-    /// a cache key: a heap string's only when the bytes are its own, the
-    /// only ones its checked lookups can match.
+    /// a cache key. A heap string's is cached only when the bytes are its
+    /// own: a string not in NFC could never hit its entry (a checked hit
+    /// needs the string's bytes to be the name's), so the entry would only
+    /// push another out.
     private static func missed(_ name: String, _ table: (UnsafeRawBufferPointer, inout UInt64) -> Bool) -> UInt64? {
         var id: UInt64 = 0
         var own = false
@@ -107,7 +109,7 @@ struct _Store: @unchecked Sendable {
         if let key = _cacheKey(name) {
             ctxs_intern_cache_put(raw, key.0, key.1, id)
         } else if own, let key = _checkedCacheKey(name) {
-            ctxs_intern_cache_put(raw, key.0, key.1, id)
+            ctxs_intern_cache_put_checked(raw, key.0, key.1, id)
         }
         return id
     }

@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,7 @@ void test_interning(harness *h) {
     }
 }
 
-/* The key cache: a hit returns what was put, a miss nothing; a key maps
+/* The key caches: a hit returns what was put, a miss nothing; a key maps
  * to the id last put for it, and many threads putting and finding at once
  * never pair one key with another's id (TSan watches the seqlock). A
  * checked find hits only when the caller's bytes are the cached id's name,
@@ -150,14 +151,51 @@ static void *cache_run(void *arg) {
     char name[32];
     for (uint64_t round = 0; round < 50; round++) {
         for (uint64_t k = 0; k < CHECKED_NAMES - 1; k++) {
-            uint64_t key0 = k | UINT64_C(1) << 40, key1 = ~key0;
+            uint64_t key0 = k, key1 = ~k;
             uint64_t shift = (k + round + (uint64_t)w->thread) & 1;
-            ctxs_intern_cache_put(w->store, key0, key1, w->ids[k + shift]);
+            ctxs_intern_cache_put_checked(w->store, key0, key1, w->ids[k + shift]);
             int n = snprintf(name, sizeof name, "checked-%llu", (unsigned long long)k);
             uint64_t id = 0;
             if (ctxs_intern_cache_find_checked(w->store, key0, key1, name, (size_t)n, &id) == 1 &&
                 id != w->ids[k])
                 atomic_fetch_add(w->mismatches, 1);
+        }
+    }
+    return NULL;
+}
+
+/* Names interned while other threads read them through the checked cache:
+ * the writer interns "fresh-<k>" and puts it; a reader's hit must be the id
+ * the name table gives, so the name it compared was whole (TSan checks
+ * that the name's bytes were published before the entry). */
+typedef struct fresh_worker {
+    ctxs_store *store;
+    bool writer;
+    _Atomic int *mismatches;
+    _Atomic int *hits;
+} fresh_worker;
+
+#define FRESH_NAMES 2000
+
+static void *fresh_run(void *arg) {
+    fresh_worker *w = arg;
+    char name[32];
+    for (int pass = 0; pass < (w->writer ? 1 : 20); pass++) {
+        for (uint64_t k = 0; k < FRESH_NAMES; k++) {
+            int n = snprintf(name, sizeof name, "fresh-%llu", (unsigned long long)k);
+            uint64_t id = 0, direct = 0;
+            if (w->writer) {
+                if (ctxs_intern(w->store, name, (size_t)n, &id) != CTXS_OK) {
+                    atomic_fetch_add(w->mismatches, 1);
+                    continue;
+                }
+                ctxs_intern_cache_put_checked(w->store, k | UINT64_C(1) << 32, k, id);
+            } else if (ctxs_intern_cache_find_checked(w->store, k | UINT64_C(1) << 32, k, name,
+                                                      (size_t)n, &id) == 1) {
+                atomic_fetch_add(w->hits, 1);
+                if (ctxs_intern_find(w->store, name, (size_t)n, &direct) != 1 || direct != id)
+                    atomic_fetch_add(w->mismatches, 1);
+            }
         }
     }
     return NULL;
@@ -173,7 +211,7 @@ void test_intern_cache(harness *h) {
     CHECK_EQ(id, 42);
     CHECK_EQ(ctxs_intern_cache_find(s, 2, 1, &id), 0);
     CHECK_EQ(ctxs_intern_cache_find(s, 1, 3, &id), 0);
-    /* 42 is no id of this store's: a checked find has no name to compare. */
+    /* The two caches are apart: a trusted entry is no checked one. */
     id = 7;
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 1, 2, "x", 1, &id), 0);
     CHECK_EQ(id, 7);
@@ -181,7 +219,7 @@ void test_intern_cache(harness *h) {
     uint64_t alpha = 0, empty = 0;
     REQUIRE(ctxs_intern(s, "alpha", 5, &alpha) == CTXS_OK);
     REQUIRE(ctxs_intern(s, "", 0, &empty) == CTXS_OK);
-    ctxs_intern_cache_put(s, 5, 6, alpha);
+    ctxs_intern_cache_put_checked(s, 5, 6, alpha);
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 6, "alpha", 5, &id), 1);
     CHECK_EQ(id, alpha);
     id = 7;
@@ -189,13 +227,15 @@ void test_intern_cache(harness *h) {
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 6, "alph", 4, &id), 0);  /* a prefix */
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 6, "alpha!", 6, &id), 0);
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 5, 7, "alpha", 5, &id), 0); /* other key */
+    CHECK_EQ(ctxs_intern_cache_find(s, 5, 6, &id), 0); /* not in the trusted cache */
     CHECK_EQ(id, 7);
-    CHECK_EQ(ctxs_intern_cache_find(s, 5, 6, &id), 1); /* unchecked: trusts the key */
-    CHECK_EQ(id, alpha);
-    ctxs_intern_cache_put(s, 9, 10, empty);
+    ctxs_intern_cache_put_checked(s, 9, 10, empty);
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 9, 10, NULL, 0, &id), 1);
     CHECK_EQ(id, empty);
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 9, 10, "a", 1, &id), 0);
+    /* An id that is none of this store's puts nothing. */
+    ctxs_intern_cache_put_checked(s, 11, 12, 42);
+    CHECK_EQ(ctxs_intern_cache_find_checked(s, 11, 12, NULL, 0, &id), 0);
 
     uint64_t *ids = calloc(CHECKED_NAMES, sizeof *ids);
     REQUIRE(ids != NULL);
@@ -214,4 +254,26 @@ void test_intern_cache(harness *h) {
     for (int t = 0; t < 3; t++) pthread_join(threads[t], NULL);
     CHECK_EQ(atomic_load(&mismatches), 0);
     free(ids);
+
+    _Atomic int hits = 0;
+    fresh_worker fresh[3];
+    for (int t = 0; t < 3; t++) {
+        fresh[t] = (fresh_worker){s, t == 0, &mismatches, &hits};
+        REQUIRE(pthread_create(&threads[t], NULL, fresh_run, &fresh[t]) == 0);
+    }
+    for (int t = 0; t < 3; t++) pthread_join(threads[t], NULL);
+    CHECK_EQ(atomic_load(&mismatches), 0);
+    /* With no other thread, a put and then a find of a name always hit. */
+    int found = 0;
+    for (uint64_t k = FRESH_NAMES - 16; k < FRESH_NAMES; k++) {
+        int n = snprintf(name, sizeof name, "fresh-%llu", (unsigned long long)k);
+        uint64_t direct = 0;
+        REQUIRE(ctxs_intern_find(s, name, (size_t)n, &direct) == 1);
+        ctxs_intern_cache_put_checked(s, k | UINT64_C(1) << 32, k, direct);
+        if (ctxs_intern_cache_find_checked(s, k | UINT64_C(1) << 32, k, name, (size_t)n, &id) ==
+                1 &&
+            id == direct)
+            found++;
+    }
+    CHECK_EQ(found, 16);
 }

@@ -76,8 +76,8 @@ let operations: [String: (Int) -> Void] = [
         }
     },
     // A read by name built at run time (32 bytes, on the heap), in a scope
-    // holding it and 7 more keys: `_cacheKey` gives such a string no key,
-    // since its storage's address may be reused.
+    // holding it and 7 more keys: found in the checked key cache (see
+    // `_checkedCacheKey`).
     "get-name-built": { iterations in
         let name = String(decoding: Array("request.attributes.user.locale.0".utf8), as: UTF8.self)
         let keys = [ContextKey<Payload>(name)] + (1..<8).map { ContextKey<Payload>("key-\($0)") }

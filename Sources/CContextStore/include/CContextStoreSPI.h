@@ -66,24 +66,32 @@ int ctxs_map_check(const ctxs_map *map);
 
 /* ------------------------------------------------------- the Swift layer */
 
-/* A small lossy cache in front of ctxs_intern_find, for callers that can
+/* Small lossy caches in front of ctxs_intern_find, for callers that can
  * name a name by two words more cheaply than by its bytes (the Swift layer
- * keys a String by its own bits).
- * ctxs_intern_cache_find is for keys that always stand for the same name
- * (a small or immortal String's): it returns 1 and sets *id on a hit, else
- * 0, and trusts the key.
- * ctxs_intern_cache_find_checked is for keys that may later stand for other
- * bytes (a heap String's, whose address is reused once it is freed): a hit
- * also needs the cached id's name to be exactly `bytes` (borrowed, `length`
- * of them), and sets *id to that name's id. It returns 1 on a hit, else 0.
- * ctxs_intern_cache_put remembers key -> id (an id this store handed out
- * for the name the key stands for now), unless another thread is writing
- * the same entry. None allocates or takes a lock; *id is untouched on a
- * miss. */
+ * keys a String by its own bits). None allocates or takes a lock, and *id
+ * is untouched on a miss.
+ *
+ * ctxs_intern_cache_find and _put are for keys that stand for one name for
+ * good (a small or immortal String's words): the caller promises that, and
+ * puts only ids this store handed out for that name. find returns 1 and
+ * sets *id on a hit, else 0; put remembers key -> id, unless another
+ * thread is writing the same entry.
+ *
+ * ctxs_intern_cache_find_checked and _put_checked are for keys that may
+ * come to stand for other bytes (a heap String's words: its storage's
+ * address is reused once it is freed, and a String edited in place keeps
+ * it). put_checked remembers key -> the name interned as `id` (nothing if
+ * `id` is none of this store's). find_checked hits only if that name's
+ * bytes are exactly `bytes` (borrowed, `length` of them): it returns 1 and
+ * sets *id to the name's id, else 0. So a hit is always the id of the
+ * bytes passed; the Swift layer passes a String's own UTF-8, and puts
+ * only ids of names it interned by their NFC bytes, which are a String's
+ * own bytes only when the String is in NFC. */
 int ctxs_intern_cache_find(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t *id);
+void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
 int ctxs_intern_cache_find_checked(ctxs_store *store, uint64_t key0, uint64_t key1,
                                    const void *_Nullable bytes, size_t length, uint64_t *id);
-void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
+void ctxs_intern_cache_put_checked(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
 
 /* Borrowed maps, for a scope nested in another that outlives it (the
  * Swift layer's `run(inheriting: .copy)`): the new scope starts from the
