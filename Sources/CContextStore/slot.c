@@ -379,11 +379,44 @@ CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
     return 1;
 }
 
-CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
-    const ctxs_leaf *leaf = locked_lookup(slot, key, held);
+/* ctxs_slot_read_begin on a plain slot whose lock this thread holds. */
+CTXS_INLINE int read_begin_locked(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
+    *held = slot;
+    const ctxs_leaf *leaf = ctxs_find_leaf_inline(slot->map, key);
+    if (leaf == NULL || leaf->value == NULL) {
+        ctxs_lock_release(&slot->lock);
+        return 0;
+    }
+    *value = leaf->value; /* *held stays locked until ctxs_slot_read_end */
+    return 1;
+}
+
+/* The two cases of ctxs_slot_read_begin that need a stack frame, out of
+ * line. Not clones (target_clones excludes noinline): the contended read
+ * counts bits without POPCNT, which only a thread that waited pays. */
+__attribute__((noinline, cold)) static int read_begin_contended(ctxs_slot *slot, uint64_t key,
+                                                                void **value, ctxs_slot **held) {
+    ctxs_lock_wait(&slot->lock);
+    return read_begin_locked(slot, key, value, held);
+}
+
+__attribute__((noinline)) static int read_begin_chained(ctxs_slot *slot, uint64_t key, void **value,
+                                                        ctxs_slot **held) {
+    const ctxs_leaf *leaf = chained_lookup(slot, key, held);
     if (leaf == NULL) return 0;
     *value = leaf->value; /* *held stays locked until ctxs_slot_read_end */
     return 1;
+}
+
+/* Every read of a typed key comes here. The cases that need a stack
+ * frame (a chained slot, a contended lock) are tail calls, so that the
+ * common one, a plain slot's free lock, saves no register (callgrind, a
+ * typed read: 196 -> 187 instructions). */
+CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
+    if (CTXS_UNLIKELY(slot->parent != NULL)) return read_begin_chained(slot, key, value, held);
+    if (CTXS_UNLIKELY(!ctxs_lock_try(&slot->lock)))
+        return read_begin_contended(slot, key, value, held);
+    return read_begin_locked(slot, key, value, held);
 }
 
 void ctxs_slot_read_end(ctxs_slot *held) {

@@ -212,6 +212,7 @@ void test_slot_borrow(harness *h);
 void test_slots_plain(harness *h);
 void test_slot_untouched(harness *h);
 void test_slot_borrowed(harness *h);
+void test_slot_contended_read(harness *h);
 /* test_chains.c */
 void test_slots_chained(harness *h);
 void test_slot_chain(harness *h);

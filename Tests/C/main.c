@@ -50,6 +50,7 @@ static const struct {
     {"slots_plain", test_slots_plain},
     {"slot_untouched", test_slot_untouched},
     {"slot_borrowed", test_slot_borrowed},
+    {"slot_contended_read", test_slot_contended_read},
     {"slots_chained", test_slots_chained},
     {"slot_chain_64", test_slot_chain},
     {"interning", test_interning},

@@ -6,9 +6,11 @@
 
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The model check again, through a slot: the slot writes its map in place
  * while nothing else holds it, and copies paths once a snapshot shares it.
@@ -424,4 +426,53 @@ void test_slot_borrowed(harness *h) {
     ctxs_slot_release(parent);
     tv_drop(a);
     tv_drop(b);
+}
+
+/* A read that finds the slot's lock held (here by another thread's
+ * borrowed read) waits for it, then reads as usual: a hit, and a miss that
+ * drops the lock again. */
+typedef struct contended_reader {
+    ctxs_slot *slot;
+    void *hit;   /* what the read of key 1 returned */
+    int found;   /* its result */
+    int missing; /* the result of the read of key 2 */
+    _Atomic int done;
+} contended_reader;
+
+static void *contended_read(void *arg) {
+    contended_reader *r = arg;
+    ctxs_slot *held = NULL;
+    r->found = ctxs_slot_read_begin(r->slot, 1, &r->hit, &held);
+    if (r->found == 1) ctxs_slot_read_end(held);
+    void *v = NULL;
+    r->missing = ctxs_slot_read_begin(r->slot, 2, &v, &held);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+void test_slot_contended_read(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1);
+    ctxs_slot *slot = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(slot != NULL);
+    REQUIRE(ctxs_slot_assoc(slot, 1, a) == CTXS_OK);
+
+    void *v = NULL;
+    ctxs_slot *held = NULL;
+    REQUIRE(ctxs_slot_read_begin(slot, 1, &v, &held) == 1); /* holds the lock */
+    contended_reader reader = {.slot = slot};
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, NULL, contended_read, &reader) == 0);
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK_EQ(atomic_load(&reader.done), 0); /* still waiting for the lock */
+    ctxs_slot_read_end(held);
+    pthread_join(thread, NULL);
+    CHECK_EQ(reader.found, 1);
+    CHECK(reader.hit == a);
+    CHECK_EQ(reader.missing, 0);
+    /* The miss left the lock free: a write goes through. */
+    CHECK_EQ(ctxs_slot_assoc(slot, 2, a), CTXS_OK);
+    ctxs_slot_release(slot);
+    tv_drop(a);
 }
