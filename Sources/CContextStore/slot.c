@@ -65,7 +65,14 @@
  */
 #include "slot.h"
 
+#include "CContextStoreSPI.h"
+
+#include <stddef.h>
 #include <string.h>
+
+_Static_assert(offsetof(ctxs_slot, lock) == CTXS_SLOT_LOCK_OFFSET &&
+                   offsetof(ctxs_lock, held) == 0 && sizeof(((ctxs_lock *)0)->held) == sizeof(int),
+               "ctxs_slot_read_end_inline (CContextStoreSPI.h) releases a slot's lock there");
 
 static void lineage_release(ctxs_heap *heap, ctxs_lineage *lineage) {
     if (lineage == NULL) return;

@@ -60,7 +60,7 @@ extension TaskContext {
         var raw: UnsafeMutableRawPointer?
         var held: OpaquePointer?
         guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw else { return nil }
-        defer { ctxs_slot_read_end(held) }
+        defer { ctxs_slot_read_end_inline(held) }
         return body(raw)
     }
 
@@ -148,7 +148,7 @@ extension TaskContext {
         var raw: UnsafeMutableRawPointer?
         var held: OpaquePointer?
         guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw else { return nil }
-        defer { ctxs_slot_read_end(held) }
+        defer { ctxs_slot_read_end_inline(held) }
         return _anyValue(raw)
     }
 
