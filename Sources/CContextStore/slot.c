@@ -294,6 +294,18 @@ static int refresh_view(ctxs_slot *slot, uint64_t *generation) {
     return CTXS_OK;
 }
 
+/* plain_lookup once the slot's lock is held: the leaf (never a tombstone)
+ * with the lock kept and *held = slot, or NULL with the lock released. */
+CTXS_INLINE const ctxs_leaf *plain_lookup_locked(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
+    *held = slot;
+    const ctxs_leaf *leaf = ctxs_find_leaf_inline(slot->map, key);
+    if (leaf == NULL || leaf->value == NULL) {
+        ctxs_lock_release(&slot->lock);
+        return NULL;
+    }
+    return leaf;
+}
+
 /* The read of a plain slot, written once: finds `key` under the slot's
  * lock. Returns the leaf with the lock still held (*held = slot), or NULL
  * (absent, or a tombstone, which a C caller may put in a plain slot with
@@ -310,13 +322,7 @@ static int refresh_view(ctxs_slot *slot, uint64_t *generation) {
  * touch only the map's atomic count. */
 CTXS_INLINE const ctxs_leaf *plain_lookup(ctxs_slot *slot, uint64_t key, ctxs_slot **held) {
     ctxs_lock_acquire(&slot->lock);
-    *held = slot;
-    const ctxs_leaf *leaf = ctxs_find_leaf_inline(slot->map, key);
-    if (leaf == NULL || leaf->value == NULL) {
-        ctxs_lock_release(&slot->lock);
-        return NULL;
-    }
-    return leaf;
+    return plain_lookup_locked(slot, key, held);
 }
 
 /* Finds `key` in a chained slot and leaves the lock of the slot whose map
@@ -386,14 +392,9 @@ CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
     return 1;
 }
 
-/* ctxs_slot_read_begin on a plain slot whose lock this thread holds. */
-CTXS_INLINE int read_begin_locked(ctxs_slot *slot, uint64_t key, void **value, ctxs_slot **held) {
-    *held = slot;
-    const ctxs_leaf *leaf = ctxs_find_leaf_inline(slot->map, key);
-    if (leaf == NULL || leaf->value == NULL) {
-        ctxs_lock_release(&slot->lock);
-        return 0;
-    }
+/* The end of ctxs_slot_read_begin: the leaf's value, borrowed, or 0. */
+CTXS_INLINE int read_begin_result(const ctxs_leaf *leaf, void **value) {
+    if (leaf == NULL) return 0;
     *value = leaf->value; /* *held stays locked until ctxs_slot_read_end */
     return 1;
 }
@@ -404,15 +405,12 @@ CTXS_INLINE int read_begin_locked(ctxs_slot *slot, uint64_t key, void **value, c
 __attribute__((noinline, cold)) static int read_begin_contended(ctxs_slot *slot, uint64_t key,
                                                                 void **value, ctxs_slot **held) {
     ctxs_lock_wait(&slot->lock);
-    return read_begin_locked(slot, key, value, held);
+    return read_begin_result(plain_lookup_locked(slot, key, held), value);
 }
 
 __attribute__((noinline)) static int read_begin_chained(ctxs_slot *slot, uint64_t key, void **value,
                                                         ctxs_slot **held) {
-    const ctxs_leaf *leaf = chained_lookup(slot, key, held);
-    if (leaf == NULL) return 0;
-    *value = leaf->value; /* *held stays locked until ctxs_slot_read_end */
-    return 1;
+    return read_begin_result(chained_lookup(slot, key, held), value);
 }
 
 /* Every read of a typed key comes here. The cases that need a stack
@@ -423,7 +421,7 @@ CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, c
     if (CTXS_UNLIKELY(slot->parent != NULL)) return read_begin_chained(slot, key, value, held);
     if (CTXS_UNLIKELY(!ctxs_lock_try(&slot->lock)))
         return read_begin_contended(slot, key, value, held);
-    return read_begin_locked(slot, key, value, held);
+    return read_begin_result(plain_lookup_locked(slot, key, held), value);
 }
 
 void ctxs_slot_read_end(ctxs_slot *held) {

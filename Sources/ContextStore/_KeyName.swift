@@ -62,22 +62,12 @@ func _isTriviallyNFC(_ bytes: UnsafeRawBufferPointer) -> Bool {
 /// bytes on 64-bit platforms) holds its bytes in those words; an immortal
 /// one (a literal) points to storage that is never freed. Any other
 /// string's words point to heap storage whose address a later string may
-/// reuse, so it has no key. Two strings with the same key are the same
-/// string, so they have the same name bytes.
-///
-/// This reads the standard library's string layout, which is ABI on 64-bit
-/// platforms. `_checkStringKeys` verifies it when the store is made and
-/// turns the cache off if it does not hold; `KeyNameCacheTests` checks it
-/// on every test run.
+/// reuse, so it has no key here (see `_checkedCacheKey`). Two strings with
+/// the same key are the same string, so they have the same name bytes.
 @inlinable @inline(__always)
 func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
-    #if _pointerBitWidth(_64)
-        guard ctxs_swift_string_keys_get() != 0 else { return nil }
-        let (word0, word1) = unsafeBitCast(name, to: (UInt64, UInt64).self)
-        return word1 & (_isSmallBit | _isImmortalBit) != 0 ? (word0, word1) : nil
-    #else
-        return nil
-    #endif
+    guard let words = _stringWords(name), words.1 & (_isSmallBit | _isImmortalBit) != 0 else { return nil }
+    return words
 }
 
 /// A heap string's cache key: its two words, which do not fix its bytes:
@@ -90,10 +80,20 @@ func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
 /// `_cacheKey` keys.
 @inlinable @inline(__always)
 func _checkedCacheKey(_ name: String) -> (UInt64, UInt64)? {
+    guard let words = _stringWords(name), words.1 & (_isSmallBit | _isImmortalBit) == 0 else { return nil }
+    return words
+}
+
+/// A String's two words, which both cache keys are made of, or nil where
+/// the cache is off. This reads the standard library's string layout,
+/// which is ABI on 64-bit platforms. `_checkStringKeys` verifies it when
+/// the store is made and turns the cache off if it does not hold;
+/// `KeyNameCacheTests` checks it on every test run.
+@inlinable @inline(__always)
+func _stringWords(_ name: String) -> (UInt64, UInt64)? {
     #if _pointerBitWidth(_64)
         guard ctxs_swift_string_keys_get() != 0 else { return nil }
-        let (word0, word1) = unsafeBitCast(name, to: (UInt64, UInt64).self)
-        return word1 & (_isSmallBit | _isImmortalBit) == 0 ? (word0, word1) : nil
+        return unsafeBitCast(name, to: (UInt64, UInt64).self)
     #else
         return nil
     #endif
