@@ -262,7 +262,7 @@ class Report:
             ("`TaskContext.current` (n = 1 / 64 / 65,536)", [("current", "ContextStore", n) for n in (1, 64, 65536)]),
             ("`run(inheriting:)` empty body: `.copy` / `.share` / `.chain`", [("run-copy", "ContextStore", 8), ("run-share", "ContextStore", 8), ("run-chain", "ContextStore", 8)]),
             ("get in a chained scope, depth 1 / 8 / 64", [("get-chained", "ContextStore", d) for d in (1, 8, 64)]),
-            ("set, replace, n = 8: a class value (stored as itself) / a `String` of 16 bytes (boxed)", [("set-replace", "ContextStore", 8), ("set-replace-boxed", "ContextStore", 8)]),
+            ("set, replace, n = 8: a class value (stored as itself) / a `String` of 16 bytes made at run time (boxed)", [("set-replace", "ContextStore", 8), ("set-replace-boxed", "ContextStore", 8)]),
             ("create + await (one CPU): `Task {}` / `withValue { Task {} }` (any binding: the floor) / `Task(inheriting: .share)` / `Task(inheriting: .copy)`",
              [("task", "Task", 8), ("task-bind", "TaskLocal", 8), ("task-share", "ContextStore", 8), ("task-copy", "ContextStore", 8)]),
         ]

@@ -3,9 +3,10 @@ import Testing
 @testable import ContextStore
 
 // Small values stored in the store's word itself (see `_Stored`): Ints
-// that fit in 61 bits, Bools, and Strings of at most 7 UTF-8 bytes. Each
-// must read back equal on every read path, whether it was tagged or (just
-// past the limits) boxed, and a read of another type is nil.
+// that fit in 61 bits, Bools, Strings of at most 7 UTF-8 bytes, and string
+// literals of at most 1,023 bytes. Each must read back equal on every read
+// path, whether it was tagged or (just past the limits) boxed, and a read
+// of another type is nil.
 
 private let name = "tagged.value"
 
@@ -13,6 +14,12 @@ private let name = "tagged.value"
 private func isTagged() -> Bool? {
     guard let id = _Store.lookup(name) else { return nil }
     return TaskContext._withStored(id) { !_Stored.isObject($0) }
+}
+
+/// A String's two words, to tell one String from an equal one.
+private func words(_ string: String) -> [UInt64] {
+    let (first, second) = unsafeBitCast(string, to: (UInt64, UInt64).self)
+    return [first, second]
 }
 
 /// Every way of reading `name` back as a `Value`, in the current scope.
@@ -67,19 +74,26 @@ extension ContextStoreTests {
             ("", true), ("a", true), ("ada", true), ("en_US", true), ("abcdefg", true), ("abcdefgh", false),
             ("\u{E9}", true), ("caf\u{E9}", true), ("日本", true), ("日本語", false), ("a\u{0}b", true),
             ("cafe\u{301}", true), ("🙂🙂", false), ("a literal of more than fifteen bytes", false),
+            ("la clé de l'utilisateur numéro un", false), ("cafe\u{301} cafe\u{301} cafe\u{301}", false),
+            ("a literal\u{0}with a NUL byte in it", false),
         ])
-        func stringsRoundTrip(_ value: String, tagged: Bool) throws {
-            // The literal, and the same string made at run time.
-            for string in [value, String(decoding: Array(value.utf8), as: UTF8.self)] {
+        func stringsRoundTrip(_ value: String, small: Bool) throws {
+            // The literal, and the same string made at run time. A small
+            // string (at most 7 bytes) is tagged either way; a literal too
+            // long to be small (more than 15 bytes) is tagged by its address
+            // (`literalTag`); built at run time, it is boxed.
+            let literal = small || value.utf8.count > 15
+            for (string, tagged) in [(value, literal), (String(decoding: Array(value.utf8), as: UTF8.self), small)] {
                 try TaskContext.run {
                     try TaskContext.set(ContextKey<String>(name), string)
-                    #expect(isTagged() == tagged, "tagged exactly when at most 7 UTF-8 bytes")
+                    #expect(isTagged() == tagged, "tagged exactly when small (7 bytes) or a literal")
                     for read in readings(String.self) {
                         #expect(read == value)
                         #expect(read.map { Array($0.utf8) } == Array(value.utf8), "the same bytes")
                         #expect(read?.count == value.count)
                         #expect(read?.hashValue == value.hashValue)
                         #expect(read.map { $0 + "!" } == value + "!")
+                        #expect(read.map(words) == words(string), "the very String that was stored, bit for bit")
                     }
                     #expect(TaskContext.get(ContextKey<Substring>(name)) == nil)
                     #expect(TaskContext.get(name, as: Substring.self) == nil)
@@ -89,12 +103,116 @@ extension ContextStoreTests {
             }
         }
 
+        /// A literal is tagged up to 1,023 bytes, its count's 10 bits.
+        @Test func literalsAreTaggedUpTo1023Bytes() throws {
+            // 32 lines of 31 bytes and the 31 line breaks between them.
+            let fits = """
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                """
+            // The same and one byte more.
+            let tooLong = """
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+                """
+            #expect(fits.utf8.count == 1_023 && tooLong.utf8.count == 1_024)
+            for (value, tagged) in [(fits, true), (tooLong, false)] {
+                try TaskContext.run {
+                    try TaskContext.set(ContextKey<String>(name), value)
+                    #expect(isTagged() == tagged)
+                    for read in readings(String.self) {
+                        #expect(read == value)
+                        #expect(read.map(words) == words(value))
+                    }
+                }
+            }
+        }
+
+        /// A literal's value outlives every scope and copy that held it, and
+        /// reads back whole from a map made after the scope that set it.
+        @Test func taggedLiteralsOutliveTheirScopes() async throws {
+            let key = ContextKey<String>(name)
+            let kept = try TaskContext.run { () throws -> TaskContext in
+                try TaskContext.set(key, "a literal that outlives its scope")
+                return TaskContext.current
+            }
+            #expect(kept[key] == "a literal that outlives its scope")
+            let child = await Task(inheriting: .copy) { TaskContext.get(key) }.value
+            #expect(child == nil, "the scope that set it has ended")
+            let copied = try kept.setting(ContextKey<Int>("other"), 1)
+            #expect(copied[key] == "a literal that outlives its scope")
+        }
+
         @Test func valuesSetThroughNamesAreStoredTheSameWay() throws {
             try TaskContext.run {
-                let values: [any Sendable] = [7, true, "ada", "not a small string at all", 7.5]
-                for value in values {
+                let built = String(decoding: Array("not a small string at all".utf8), as: UTF8.self)
+                let values: [(any Sendable, tagged: Bool)] = [
+                    (7, true), (true, true), ("ada", true), ("not a small string at all", true), (built, false),
+                    (7.5, false),
+                ]
+                for (value, tagged) in values {
                     try TaskContext.set(name, value)
-                    #expect(isTagged() == !(value is Double || (value as? String)?.utf8.count ?? 0 > 7))
+                    #expect(isTagged() == tagged, "\(value)")
                     #expect(String(describing: TaskContext.get(name)!) == String(describing: value))
                 }
                 try TaskContext.set(name, 7)

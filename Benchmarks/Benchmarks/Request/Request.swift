@@ -8,8 +8,8 @@ let benchmarks: @Sendable () -> Void = {
     Request.bootstrapLogging()
     let requests = Benchmark.Configuration(scalingFactor: .one)
     let variants: [(String, @Sendable () async -> Void)] = [
-        ("ContextStore", Request.contextStore),
-        ("StructTaskLocal", Request.structTaskLocal),
+        ("ContextStore", { await Request.contextStore() }),
+        ("StructTaskLocal", { await Request.structTaskLocal() }),
         ("ServiceContext", Request.serviceContext),
         ("ContextStoreLogging", Request.contextStoreLogging),
         ("SwiftLogTaskLocal", Request.swiftLogTaskLocal),

@@ -240,6 +240,7 @@ func nameTargets() -> [Target] {
 /// The request-shaped workload against what a user would write instead.
 func requestTargets() -> [Target] {
     let ours = Side { ops in for _ in 0..<ops { await Request.contextStore() } }
+    let built = Request.builtRequestID
     return [
         Target(
             id: "request-struct", what: "a request (`Request.swift`): ÷ a struct in one `@TaskLocal`", bound: .atMost,
@@ -263,6 +264,14 @@ func requestTargets() -> [Target] {
                 + "÷ swift-log's `withLogger(mergingMetadata:)`",
             bound: .report, limit: 0, ours: Side { ops in for _ in 0..<ops { Request.logLinesOnly() } },
             baseline: Side { ops in for _ in 0..<ops { await Request.swiftLogTaskLocal() } }),
+        // The same request with its `request_id` made at run time, as a
+        // server gets it, on both sides: ContextStore boxes it (one malloc),
+        // where it keeps the literal of the rows above in the store's word.
+        Target(
+            id: "request-struct-built",
+            what: "a request, `request_id` made at run time (boxed): ÷ a struct in one `@TaskLocal`", bound: .report,
+            limit: 0, ours: Side { ops in for _ in 0..<ops { await Request.contextStore(requestID: built) } },
+            baseline: Side { ops in for _ in 0..<ops { await Request.structTaskLocal(requestID: built) } }),
     ]
 }
 

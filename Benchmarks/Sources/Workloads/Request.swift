@@ -14,6 +14,12 @@ public enum Request {
     /// The values a request writes. Literals, so that no variant pays for
     /// making strings.
     public static let requestID = "4bf92f3577b34da6a3ce929d0e0e4736"
+    /// `requestID` made at run time, as a server gets a request id (from a
+    /// header, or a UUID): a heap string, where the literal is immortal.
+    /// ContextStore keeps a literal in the store's word but boxes this one,
+    /// and the other variants retain it. Made once, so that no variant pays
+    /// for making it.
+    public static let builtRequestID = String(decoding: Array(requestID.utf8), as: UTF8.self)
     /// The user the request writes.
     public static let user = "ada"
     /// The locale the request writes.
@@ -34,9 +40,9 @@ public enum Request {
     }
 
     /// The request with ContextStore.
-    public static func contextStore() async {
+    public static func contextStore(requestID: String = requestID) async {
         await TaskContext.run(inheriting: .copy) {
-            writeValues()
+            writeValues(requestID: requestID)
             await contextStoreHandler()
         }
     }
@@ -44,7 +50,7 @@ public enum Request {
     /// The middleware's four writes, into the request's fresh scope (also
     /// the instruction-count probe's set-up).
     @inline(__always)
-    public static func writeValues() {
+    public static func writeValues(requestID: String = requestID) {
         try! TaskContext.set(Keys.requestID, requestID)
         try! TaskContext.set(Keys.user, user)
         try! TaskContext.set(Keys.locale, locale)
@@ -103,7 +109,7 @@ public enum Request {
     @TaskLocal public static var state: State?
 
     /// The request with a struct in a task-local: copy, write, bind.
-    public static func structTaskLocal() async {
+    public static func structTaskLocal(requestID: String = requestID) async {
         var state = Request.state ?? State()
         state.requestID = requestID
         state.user = user
