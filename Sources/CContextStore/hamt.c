@@ -558,26 +558,46 @@ void ctxs_displaced_release(ctxs_heap *heap, ctxs_displaced *displaced) {
 /* The fast path of an exclusive assoc whose whole path is the write's and
  * whose change stays within the bottom node: a replaced leaf, or a new one
  * where the node has room (see capacity_for). It is the edit that the plan
- * would make with IN_PLACE levels, without staging the node's slots or
- * revisiting the levels above. Returns false if it does not apply;
+ * would make with IN_PLACE levels, made in one walk down, before any edit
+ * state is built: each level's count is checked on the way (edit_own's
+ * rule: a level is the write's while it and every level above have one
+ * reference). (callgrind, `make callgrind`, against the same edit made
+ * after the general walk, edit_own and the case analysis: a request's scope
+ * and its four writes, three of them in place, 3,445 -> 3,332
+ * instructions; set-remove 959 -> 927; first-write 1,958 -> 1,937; a
+ * replace by the very same value 351 -> 358, the refcounts now read on the
+ * way down.) Returns false, having changed nothing, if it does not apply
+ * (an empty map, a shared level, another key in the fragment, a full node);
  * otherwise sets *status (CTXS_ENOMEM: nothing changed). */
-static inline bool put_in_place(edit *e, void *value, bool insert, int *status) {
-    /* Everything read from `e` before the calls below, which could write
-     * it as far as the compiler knows: locals stay in registers. */
-    ctxs_map *map = e->map;
-    ctxs_node *at = e->path[e->depth];
-    uint32_t bit = e->bit;
-    uint64_t key = e->key;
-    ctxs_displaced *displaced = e->displaced;
+static inline bool put_in_place(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced,
+                                int *status) {
+    ctxs_node *at = map->root;
+    uint32_t bit;
+    for (unsigned shift = 0;; shift += CTXS_TRIE_BITS) {
+        if (at == NULL || atomic_load_explicit(&at->refs, memory_order_acquire) != 1) return false;
+        bit = ctxs_fragment_bit(key, shift);
+        if ((at->datamap & bit) || !(at->nodemap & bit)) break;
+        at = ctxs_node_child_at(at, bit);
+    }
+    unsigned i = ctxs_bit_index(at->datamap, bit);
+    bool insert = !(at->datamap & bit);
     unsigned slots = ctxs_node_slots(at);
-    if (insert && !fits_in_place(at->capacity, slots + 1)) return false;
+    if (insert) {
+        if (!fits_in_place(at->capacity, slots + 1)) return false;
+    } else {
+        ctxs_leaf *found = at->slots[i];
+        if (found->key != key) return false; /* it migrates down: the general path */
+        if (found->value == value) {         /* ASSOC_SAME: nothing changes */
+            *status = CTXS_OK;
+            return true;
+        }
+    }
     void *memory = ctxs_alloc(map->heap, sizeof(ctxs_leaf), leaf_kind(value));
     if (memory == NULL) {
         *status = CTXS_ENOMEM;
         return true;
     }
     ctxs_leaf *leaf = leaf_init(map->heap, memory, key, value);
-    unsigned i = ctxs_bit_index(at->datamap, bit);
     if (insert) {
         /* A plain loop: at most 31 pointers, and a memmove call costs more. */
         for (unsigned j = slots; j > i; j--) at->slots[j] = at->slots[j - 1];
@@ -656,10 +676,6 @@ CTXS_HOT static int assoc(edit *e, void *value, ctxs_leaf *given) {
     }
     if (kind != ASSOC_EMPTY) edit_own(e);
     unsigned depth = e->depth;
-    if (edit_owns_path(e) && given == NULL && (kind == ASSOC_REPLACE || kind == ASSOC_INSERT)) {
-        int status;
-        if (put_in_place(e, value, kind == ASSOC_INSERT, &status)) return status;
-    }
 
     /* Plan: list every object the result needs, bottom-up, then allocate. */
     plan *p = &e->plan;
@@ -757,9 +773,14 @@ int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
 }
 
 int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced) {
+    int status;
+    if (put_in_place(map, key, value, displaced, &status)) {
+        if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc in place");
+        return status;
+    }
     edit e;
     edit_init(&e, map, key, true, displaced);
-    int status = assoc(&e, value, NULL);
+    status = assoc(&e, value, NULL);
     if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc");
     return status;
 }
