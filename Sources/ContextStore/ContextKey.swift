@@ -40,9 +40,15 @@ public struct ContextKey<Value: Sendable>: Sendable, Hashable, CustomStringConve
     }
 
     /// The id to write under, interning the name now if `init` could not.
-    @usableFromInline
+    @inlinable
     func _writeID() throws(ContextError) -> UInt64 {
         if _id != 0 { return _id }
+        return try _internID()
+    }
+
+    /// `_writeID()` for a key whose `init` could not intern its name.
+    @usableFromInline
+    func _internID() throws(ContextError) -> UInt64 {
         guard let id = _Store.intern(name) else { throw .allocationFailed }
         return id
     }
