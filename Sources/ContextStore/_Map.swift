@@ -42,9 +42,9 @@ final class _Map: @unchecked Sendable {
     @usableFromInline
     func setting(_ id: UInt64, _ value: _Stored) throws(ContextError) -> _Map {
         var out: OpaquePointer?
-        // `value.object`, if any, is alive for the whole call (a borrowed
-        // parameter), which is all the store needs: it retains it itself.
-        let status = ctxs_map_assoc(raw, id, value.raw, &out)
+        // `value.object`, if any, is what `value.raw` points to: kept alive
+        // until the store has retained it, even where this is inlined.
+        let status = withExtendedLifetime(value.object) { ctxs_map_assoc(raw, id, value.raw, &out) }
         guard status == CTXS_OK.rawValue, let out else { throw .allocationFailed }
         return _Map(adopting: out)
     }

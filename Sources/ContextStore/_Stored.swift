@@ -5,13 +5,14 @@ import CContextStoreSPI
 ///
 /// - A class instance is stored as itself, retained (no box).
 /// - An `Int` that fits in 61 bits, a `Bool`, a `String` of at most 7
-///   UTF-8 bytes, and a string literal of at most 1,023 bytes are stored in
+///   UTF-8 bytes, and a string literal of 16 to 1,023 bytes are stored in
 ///   the word itself, tagged in its low three bits. A Swift object is
 ///   16-byte aligned, so an object pointer has those bits clear. A tagged
 ///   word is no object: the callbacks skip it, and it costs no allocation.
 ///   (Objective-C's tagged pointers and NSTaggedPointerString do the same.)
-/// - Any other value goes in a `_Box`: a String built at run time of more
-///   than 7 bytes among them.
+/// - Any other value goes in a `_Box`: among them a String of 8 to 15
+///   bytes (a small string, literal or not: its bytes fill both words) and
+///   a String built at run time of more than 15.
 ///
 /// Why: the request-shaped workload writes two short Strings and an Int
 /// per request and one more Int in its child, and each box was an
@@ -21,22 +22,23 @@ import CContextStoreSPI
 /// four boxes.
 ///
 /// A String is tagged only when `_checkStringKeys` has confirmed the
-/// standard library's string layout (see `_KeyName.swift`), and only when
-/// the word keeps both of the String's words exactly, so reading it back
-/// gives the same bits the standard library made (`tag` checks every bit
-/// it drops).
+/// standard library's string layout (see `_KeyName.swift`: small strings
+/// carry their bytes, literals the immortal bit), and only when the word
+/// keeps both of the String's words exactly, so reading it back gives the
+/// same bits the standard library made (`tag(words:)` checks every bit it
+/// drops against what is put back).
 ///
-/// Why literals: a literal is immortal (its words point to bytes in the
-/// binary, and the standard library never counts references to it), so
-/// its words can be kept without retaining anything, and they fit in one
-/// word: the address in 47 bits, the count in 10 and the flags in 4. A
-/// value that code spells as a literal (an environment, a route, a
-/// status) then costs no box. (The request workload, whose `request_id`
+/// Why literals: a literal of more than 15 bytes is immortal (its words
+/// point to bytes in the binary, and the standard library never counts
+/// references to it), so its words can be kept without retaining anything,
+/// and they fit in one word: the address in 50 bits, the count in 10 and
+/// whether it is ASCII in 1 (a literal's flags are one of two patterns). A
+/// value that code spells as a literal (a route, a status message, an id
+/// in a test) then costs no box. (The request workload, whose `request_id`
 /// is a 32-byte literal: callgrind, its scope and four writes, 3,765 ->
-/// 3,445 instructions; Ratios, interleaved A/B of aligned builds, three
-/// runs each, ÷ struct 1.02-1.06 -> 0.99-1.01 and ÷ ServiceContext
-/// 0.44-0.47 -> 0.42-0.45.) A String built at run time points to heap
-/// storage that it must keep alive, so it stays boxed.
+/// 3,445 instructions; one interleaved A/B of aligned Ratios builds, three
+/// runs each: ÷ struct 1.02-1.06 -> 0.99-1.01.) A String built at run time
+/// points to heap storage that it must keep alive, so it stays boxed.
 @usableFromInline
 struct _Stored {
     /// The word the store holds.
@@ -66,13 +68,19 @@ struct _Stored {
     /// `String` of at most 7 UTF-8 bytes: bit 3 ASCII, bits 4-6 the count,
     /// bits 8-63 the bytes.
     @usableFromInline static let stringTag: UInt = 0b101
-    /// `String`, a literal: bits 3-6 the top four bits of its first word
-    /// (its flags), bits 7-16 the count, bits 17-63 the address its second
-    /// word holds below its discriminator byte, which is `literalTop`.
+    /// `String`, a literal of more than 15 bytes: bit 3 ASCII, bits 4-13
+    /// the count, bits 14-63 the address its second word holds below its
+    /// discriminator byte, which is `literalTop`.
     @usableFromInline static let literalTag: UInt = 0b111
     /// The discriminator byte of a literal's second word that `tag` takes:
     /// immortal, large, native UTF-8 (not bridged, not foreign).
     @usableFromInline static let literalTop: UInt64 = 0x80
+    /// The flags (the top 16 bits of the first word) of an ASCII literal:
+    /// ASCII, NFC, tail-allocated. A literal that is not ASCII has only
+    /// tail-allocated (`literalFlags`); `tag` takes no other.
+    @usableFromInline static let asciiLiteralFlags: UInt64 = 0xD000
+    /// The flags of a literal that is not ASCII.
+    @usableFromInline static let literalFlags: UInt64 = 0x1000
 
     /// Whether the store word `raw` is an object pointer (not a tagged value).
     @inlinable @inline(__always)
@@ -90,26 +98,36 @@ struct _Stored {
     static func tag(_ string: String) -> UInt? {
         #if _pointerBitWidth(_64)
             guard ctxs_swift_string_keys_get() != 0 else { return nil }
-            let (bytes, object) = unsafeBitCast(string, to: (UInt64, UInt64).self)
-            let top = object >> 56
-            if top == literalTop {
-                // Every bit dropped here is checked to be zero, so `literal`
-                // rebuilds both words exactly: flags bits 48-59 clear, a
-                // count below 1,024, an address below 2^47.
-                let count = bytes & 0xFFFF_FFFF_FFFF
-                let address = object & 0xFF_FFFF_FFFF_FFFF
-                guard bytes & 0x0FFF_0000_0000_0000 == 0, count < 1 << 10, address < 1 << 47 else { return nil }
-                return UInt(address << 17 | count << 7 | (bytes >> 60) << 3) | literalTag
-            }
-            // The discriminator byte: immortal (bit 7), small (bit 5), ASCII
-            // (bit 6, either way), bit 4 clear, and a count below 8.
-            guard object << 8 == 0, bytes >> 56 == 0, top & 0xB8 == 0xA0 else { return nil }
-            let ascii = (top >> 6) & 1
-            let count = top & 0b111
-            return UInt(bytes << 8 | count << 4 | ascii << 3) | stringTag
+            return tag(words: unsafeBitCast(string, to: (UInt64, UInt64).self))
         #else
             return nil
         #endif
+    }
+
+    /// `tag(_:)` of a String's two words, on a platform where the layout
+    /// holds. Every bit that the tagged word drops is checked to be what
+    /// `smallString` or `literal` puts back, so either rebuilds both words
+    /// exactly.
+    @inlinable @inline(__always)
+    static func tag(words: (UInt64, UInt64)) -> UInt? {
+        let (bytes, object) = words
+        let top = object >> 56
+        if top == literalTop {
+            let flags = bytes >> 48
+            let count = bytes & 0xFFFF_FFFF_FFFF
+            let address = object & 0xFF_FFFF_FFFF_FFFF
+            guard flags == asciiLiteralFlags || flags == literalFlags, count < 1 << 10, address < 1 << 50 else {
+                return nil
+            }
+            let ascii: UInt64 = flags == asciiLiteralFlags ? 1 : 0
+            return UInt(address << 14 | count << 4 | ascii << 3) | literalTag
+        }
+        // The discriminator byte: immortal (bit 7), small (bit 5), ASCII
+        // (bit 6, either way), bit 4 clear, and a count below 8.
+        guard object << 8 == 0, bytes >> 56 == 0, top & 0xB8 == 0xA0 else { return nil }
+        let ascii = (top >> 6) & 1
+        let count = top & 0b111
+        return UInt(bytes << 8 | count << 4 | ascii << 3) | stringTag
     }
 
     /// The String a `stringTag` or `literalTag` word holds.
@@ -131,10 +149,16 @@ struct _Stored {
     /// The String a `literalTag` word holds.
     @usableFromInline
     static func literal(_ bits: UInt) -> String {
+        unsafeBitCast(literalWords(bits), to: String.self)
+    }
+
+    /// The two words of the String a `literalTag` word holds.
+    @inlinable @inline(__always)
+    static func literalWords(_ bits: UInt) -> (UInt64, UInt64) {
         let word = UInt64(bits)
-        let flags = (word >> 3) & 0xF
-        let count = (word >> 7) & 0x3FF
-        return unsafeBitCast((flags << 60 | count, literalTop << 56 | word >> 17), to: String.self)
+        let flags = (word >> 3) & 1 == 1 ? asciiLiteralFlags : literalFlags
+        let count = (word >> 4) & 0x3FF
+        return (flags << 48 | count, literalTop << 56 | word >> 14)
     }
 
     /// A tagged word's value as an existential.
@@ -198,10 +222,11 @@ func _decode<Value: Sendable>(_ raw: UnsafeMutableRawPointer, as _: Value.Type) 
         if bits & _Stored.tagMask == _Stored.stringTag {
             return unsafeBitCast(_Stored.smallString(bits), to: Value.self)
         }
-        // A literal, or another type's tag: out of line, in `_decodeByCast`.
-        // Inline here, the literal's decoding made `_decode` too big to be
-        // inlined into a typed read of any type (callgrind, `get` of a class
-        // value: 182 -> 193 instructions).
+        if bits & _Stored.tagMask != _Stored.literalTag { return nil }
+        // A literal: out of line, in `_decodeByCast`. Inline here, its
+        // decoding made `_decode` too big to be inlined into a typed read of
+        // any type (callgrind, `get` of a class value: 182 -> 193
+        // instructions).
     } else if Value.self == Bool.self {
         return bits & _Stored.tagMask == _Stored.boolTag ? unsafeBitCast(bits & 0b1000 != 0, to: Value.self) : nil
     }
