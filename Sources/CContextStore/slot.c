@@ -424,9 +424,7 @@ CTXS_HOT int ctxs_slot_read_begin(ctxs_slot *slot, uint64_t key, void **value, c
     return read_begin_result(plain_lookup_locked(slot, key, held), value);
 }
 
-void ctxs_slot_read_end(ctxs_slot *held) {
-    if (held != NULL) ctxs_lock_release(&held->lock);
-}
+void ctxs_slot_read_end(ctxs_slot *held) { ctxs_slot_read_end_inline(held); }
 
 int ctxs_slot_memo_get(ctxs_slot *slot, void **memo) {
     ctxs_lock_acquire(&slot->lock);

@@ -78,10 +78,7 @@ extension TaskContext {
     /// Stores `value` (from `_encode`) under `id` in `slot` (from
     /// `_writeSlot`, resolved once by the caller).
     @inlinable static func _set(_ slot: OpaquePointer, _ id: UInt64, _ value: _Stored) throws(ContextError) {
-        // `value.object`, if any, is what `value.raw` points to: kept alive
-        // until the store has retained it (an inlined call would otherwise
-        // let the optimiser release it first).
-        let status = withExtendedLifetime(value.object) { ctxs_slot_assoc(slot, id, value.raw) }
+        let status = value.withRaw { ctxs_slot_assoc(slot, id, $0) }
         guard status == CTXS_OK.rawValue else { throw .allocationFailed }
     }
 

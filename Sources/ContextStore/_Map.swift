@@ -42,9 +42,7 @@ final class _Map: @unchecked Sendable {
     @usableFromInline
     func setting(_ id: UInt64, _ value: _Stored) throws(ContextError) -> _Map {
         var out: OpaquePointer?
-        // `value.object`, if any, is what `value.raw` points to: kept alive
-        // until the store has retained it, even where this is inlined.
-        let status = withExtendedLifetime(value.object) { ctxs_map_assoc(raw, id, value.raw, &out) }
+        let status = value.withRaw { ctxs_map_assoc(raw, id, $0, &out) }
         guard status == CTXS_OK.rawValue, let out else { throw .allocationFailed }
         return _Map(adopting: out)
     }

@@ -52,6 +52,15 @@ struct _Stored {
         self.object = object
     }
 
+    /// `body` of the word, with the object it points to, if any, kept
+    /// alive until `body` returns: the store retains a value itself, but
+    /// only once `body` has handed it over, and an inlined caller would
+    /// otherwise let the optimiser release the object first.
+    @inlinable @inline(__always)
+    func withRaw<R>(_ body: (UnsafeMutableRawPointer) -> R) -> R {
+        withExtendedLifetime(object) { body(raw) }
+    }
+
     @usableFromInline init(tagged bits: UInt) {
         // Never zero: a tag has a low bit set.
         self.raw = UnsafeMutableRawPointer(bitPattern: bits)!
@@ -96,12 +105,8 @@ struct _Stored {
     /// nil.
     @inlinable @inline(__always)
     static func tag(_ string: String) -> UInt? {
-        #if _pointerBitWidth(_64)
-            guard ctxs_swift_string_keys_get() != 0 else { return nil }
-            return tag(words: unsafeBitCast(string, to: (UInt64, UInt64).self))
-        #else
-            return nil
-        #endif
+        guard let words = _stringWords(string) else { return nil }
+        return tag(words: words)
     }
 
     /// `tag(_:)` of a String's two words, on a platform where the layout

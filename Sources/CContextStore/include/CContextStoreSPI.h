@@ -132,20 +132,20 @@ void ctxs_slot_own_base(ctxs_slot *slot);
  * else returns NULL and changes nothing. The caller keeps `lender` alive
  * as ctxs_slot_reset_borrowed requires. */
 int ctxs_thread_spare_recycle(ctxs_store *store, ctxs_slot *slot, void *object);
+void *_Nullable ctxs_thread_spare_take_borrowing(ctxs_store *store, ctxs_slot *lender);
 
 /* ctxs_slot_read_end, inline, for the Swift layer's reads: every typed
  * read ends with it (callgrind, a typed read: 187 instructions with the
  * call, 182 inline).
  * A slot's lock is the int at CTXS_SLOT_LOCK_OFFSET, held while nonzero
- * (slot.c checks the offset at compile time; lock.h releases it the same
- * way). */
+ * (slot.c checks the offset at compile time, and its ctxs_slot_read_end
+ * is this function; lock.h releases a lock the same way). */
 #define CTXS_SLOT_LOCK_OFFSET 4
 static inline void ctxs_slot_read_end_inline(ctxs_slot *_Nullable held) {
     if (held == NULL) return;
     _Atomic int *lock = (_Atomic int *)(void *)((char *)held + CTXS_SLOT_LOCK_OFFSET);
     atomic_store_explicit(lock, 0, memory_order_release);
 }
-void *_Nullable ctxs_thread_spare_take_borrowing(ctxs_store *store, ctxs_slot *lender);
 
 /* One process-wide pointer the Swift layer publishes once (the address of
  * its task-local, which is its key in the runtime) and then reads on every
