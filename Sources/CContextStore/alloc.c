@@ -22,6 +22,7 @@ int ctxs_heap_init(ctxs_heap *heap, const ctxs_store_options *options) {
     heap->context = options->context;
     atomic_init(&heap->allocations, 0);
     atomic_init(&heap->fail_at, 0);
+    atomic_init(&heap->pending, 0);
     heap->empty = NULL;
     return ctxs_arena_init(&heap->arena, options->backend);
 }

@@ -24,6 +24,8 @@ typedef struct ctxs_heap {
     void *context;                /* immutable: options.context */
     _Atomic uint64_t allocations; /* allocation attempts; exact when single-threaded */
     _Atomic uint64_t fail_at;     /* the allocation number that fails; 0 = none */
+    _Atomic int64_t pending;      /* values held in slots' pending entries (slot.c), counted
+                                     as live values by the statistics */
     ctxs_map *empty; /* immutable once made: the shared empty map, made and freed by hamt.c
                         (ctxs_map_empty_init) */
     ctxs_arena arena;

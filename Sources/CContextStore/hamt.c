@@ -763,6 +763,22 @@ int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out)
     return assoc_persistent(map, key, value, NULL, out);
 }
 
+ctxs_leaf *ctxs_leaf_adopting(ctxs_heap *heap, uint64_t key, void *value) {
+    ctxs_leaf *leaf = ctxs_alloc(heap, sizeof *leaf, leaf_kind(value));
+    if (leaf == NULL) return NULL;
+    atomic_init(&leaf->refs, 1);
+    leaf->unused = 0;
+    leaf->key = key;
+    leaf->value = value;
+    return leaf;
+}
+
+void ctxs_leaf_drop(ctxs_heap *heap, ctxs_leaf *leaf) { leaf_release(heap, leaf); }
+
+void ctxs_leaf_unmake(ctxs_heap *heap, ctxs_leaf *leaf) {
+    ctxs_free(heap, leaf, sizeof *leaf, leaf_kind(leaf->value));
+}
+
 int ctxs_map_assoc_leaf(ctxs_map *map, const ctxs_leaf *leaf, ctxs_map **out) {
     return assoc_persistent(map, leaf->key, leaf->value, (ctxs_leaf *)leaf, out);
 }

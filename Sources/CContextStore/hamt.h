@@ -113,6 +113,15 @@ static inline ctxs_map *ctxs_map_empty(ctxs_heap *heap) { return ctxs_map_fork(h
  * Returns as ctxs_map_assoc. */
 int ctxs_map_assoc_leaf(ctxs_map *map, const ctxs_leaf *leaf, ctxs_map **out);
 
+/* A leaf key -> value that takes over the caller's reference to `value`
+ * (no options.retain), +1, for ctxs_map_assoc_leaf; NULL when out of
+ * memory. ctxs_leaf_drop gives up that +1 (the value is released with
+ * the leaf's last reference); ctxs_leaf_unmake frees a leaf nothing else
+ * holds and hands the value's reference back to the caller. */
+ctxs_leaf *ctxs_leaf_adopting(ctxs_heap *heap, uint64_t key, void *value);
+void ctxs_leaf_drop(ctxs_heap *heap, ctxs_leaf *leaf);
+void ctxs_leaf_unmake(ctxs_heap *heap, ctxs_leaf *leaf);
+
 /* Like ctxs_map_assoc but accepts value == NULL (a tombstone). */
 int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out);
 

@@ -6,6 +6,7 @@
 #define CTXS_SLOT_H
 
 #include "CContextStore.h"
+#include "CContextStoreSPI.h"
 #include "alloc.h"
 #include "compiler.h"
 #include "hamt.h"
@@ -49,6 +50,10 @@ struct ctxs_slot {
     uint64_t view_generation;  /* guarded by lock: the lineage generation `view` reflects */
     size_t rebuild_cost;       /* guarded by lock: work the last rebuild of `view` took */
     _Atomic size_t stale_work; /* levels walked by reads since `view` went stale */
+    uint32_t pending;          /* guarded by lock: entries written but not yet in `map` (plain
+                                  slots without a lineage only); each key once, value retained */
+    uint64_t pending_keys[CTXS_SLOT_PENDING];
+    void *pending_values[CTXS_SLOT_PENDING];
     ctxs_heap *heap;           /* immutable: the store's heap */
     size_t depth;              /* immutable: 0 plain, parent->depth + 1 chained */
 };
@@ -77,5 +82,6 @@ CTXS_INLINE int ctxs_slot_reset_inline(ctxs_slot *slot, ctxs_map *map, bool borr
  * whose heap is `heap`. */
 ctxs_slot *ctxs_slot_create_in(ctxs_heap *heap, ctxs_map *initial, ctxs_slot *parent);
 ctxs_slot *ctxs_slot_adopt_in(ctxs_heap *heap, ctxs_map *map);
+ctxs_slot *ctxs_slot_copy_in(ctxs_heap *heap, ctxs_slot *from, ctxs_slot *recycled);
 
 #endif /* CTXS_SLOT_H */

@@ -99,7 +99,8 @@ void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out) {
     gather(store, live, &in_use, &reserved);
     out->live_roots = live[CTXS_KIND_ROOT] - 1; /* the empty map is the store's */
     out->live_nodes = live[CTXS_KIND_NODE];
-    out->live_values = live[CTXS_KIND_LEAF];
+    int64_t pending = atomic_load_explicit(&store->heap.pending, memory_order_relaxed);
+    out->live_values = live[CTXS_KIND_LEAF] + (pending > 0 ? (size_t)pending : 0);
     /* Spare slots are a cache, not scopes: leave them out of the live
      * figures (clamped, should a C caller park objects of its own). */
     size_t spares = ctxs_threads_spare_count(&store->threads);
@@ -159,6 +160,10 @@ int ctxs_intern_name(ctxs_store *store, uint64_t id, const void **bytes, size_t 
 
 ctxs_slot *ctxs_slot_create(ctxs_store *store, ctxs_map *initial, ctxs_slot *parent) {
     return ctxs_slot_create_in(&store->heap, initial, parent);
+}
+
+ctxs_slot *ctxs_slot_copy(ctxs_store *store, ctxs_slot *from, ctxs_slot *recycled) {
+    return ctxs_slot_copy_in(&store->heap, from, recycled);
 }
 
 ctxs_slot *ctxs_slot_adopt(ctxs_store *store, ctxs_map *map) {

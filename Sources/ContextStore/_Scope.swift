@@ -50,13 +50,21 @@ final class _Scope: @unchecked Sendable {
         reusing(adopting: ctxs_map_fork(map))
     }
 
-    /// A `.copy` scope over `enclosing` (a borrowed slot, or nil).
+    /// A `.copy` scope over `enclosing` (a borrowed slot, or nil): its
+    /// contents and its pending writes (see slot.c), copied as they are, so
+    /// that a child task's scope costs no map of its own until it writes
+    /// more than the slot keeps pending.
     @usableFromInline
     static func copy(of enclosing: OpaquePointer?) -> _Scope {
         guard let enclosing else { return reusing(adopting: ctxs_map_new(_Store.raw)) }
-        var map: OpaquePointer?
-        guard ctxs_slot_snapshot(enclosing, &map) == CTXS_OK.rawValue, let map else { outOfMemory() }
-        return reusing(adopting: map)
+        let store = _Store.raw
+        if let spare = ctxs_thread_spare_take(store) {
+            let scope = Unmanaged<_Scope>.fromOpaque(spare).takeRetainedValue()
+            guard ctxs_slot_copy(store, enclosing, scope.slot!) != nil else { outOfMemory() }
+            return scope
+        }
+        guard let slot = ctxs_slot_copy(store, enclosing, nil) else { outOfMemory() }
+        return _Scope(adopting: slot)
     }
 
     /// A `.copy` scope for `run`, over the scope bound here, which outlives

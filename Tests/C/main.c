@@ -44,6 +44,7 @@ static const struct {
     {"shape", test_shape},
     {"model", test_model},
     {"slot_model", test_slot_model},
+    {"slot_pending", test_slot_pending},
     {"slot_borrow", test_slot_borrow},
     {"refcount", test_refcount},
     {"alloc_failure", test_alloc_failure},

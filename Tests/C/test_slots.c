@@ -476,3 +476,96 @@ void test_slot_contended_read(harness *h) {
     ctxs_slot_release(slot);
     tv_drop(a);
 }
+
+/* Pending writes (slot.c): a plain slot keeps its first new keys out of its
+ * map. They read, copy, chain, snapshot and release like any entry, and a
+ * value they give up is released at once. */
+void test_slot_pending(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *c = tv_new(h, 3), *d = tv_new(h, 4), *e = tv_new(h, 5);
+    ctxs_slot *slot = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(slot != NULL);
+    void *got = NULL;
+
+    /* The first new keys allocate nothing, read back, and are live values. */
+    size_t values = stats_of(s).live_values;
+    uint64_t before = ctxs_store_allocation_count(s);
+    for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) CHECK_EQ(ctxs_slot_assoc(slot, k, a), CTXS_OK);
+    CHECK_EQ(ctxs_store_allocation_count(s) - before, 0);
+    CHECK_EQ(stats_of(s).live_values, values + CTXS_SLOT_PENDING);
+    for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) {
+        CHECK(ctxs_slot_find(slot, k, &got) == 1 && got == a);
+        if (got != NULL) tv_put(h, got);
+    }
+    /* One more goes to the map. */
+    CHECK_EQ(ctxs_slot_assoc(slot, 100, b), CTXS_OK);
+    CHECK(ctxs_store_allocation_count(s) - before > 0);
+    CHECK(ctxs_slot_find(slot, 100, &got) == 1 && got == b);
+    if (got != NULL) tv_put(h, got);
+
+    /* A pending value given up by a write or a removal is released at once. */
+    CHECK_EQ(ctxs_slot_assoc(slot, 0, c), CTXS_OK);
+    CHECK_EQ(ctxs_slot_assoc(slot, 0, d), CTXS_OK);
+    CHECK_EQ(atomic_load(&c->releases), atomic_load(&c->retains));
+    CHECK_EQ(ctxs_slot_without(slot, 0), CTXS_OK);
+    CHECK_EQ(atomic_load(&d->releases), atomic_load(&d->retains));
+    CHECK_EQ(ctxs_slot_find(slot, 0, NULL), 0);
+
+    /* A copy (Task(inheriting: .copy)) takes the pending entries along;
+     * what either side writes next stays its own. */
+    size_t held = stats_of(s).live_values;
+    ctxs_slot *copy = ctxs_slot_copy(s, slot, NULL);
+    REQUIRE(copy != NULL);
+    CHECK_EQ(stats_of(s).live_values, held + CTXS_SLOT_PENDING - 1); /* its own references */
+    CHECK(ctxs_slot_find(copy, 1, &got) == 1 && got == a);
+    if (got != NULL) tv_put(h, got);
+    CHECK_EQ(ctxs_slot_assoc(copy, 1, e), CTXS_OK);
+    CHECK_EQ(ctxs_slot_assoc(slot, 2, e), CTXS_OK);
+    CHECK(ctxs_slot_find(slot, 1, &got) == 1 && got == a);
+    if (got != NULL) tv_put(h, got);
+    CHECK(ctxs_slot_find(copy, 2, &got) == 1 && got == a);
+    if (got != NULL) tv_put(h, got);
+    CHECK(ctxs_slot_find(copy, 1, &got) == 1 && got == e);
+    if (got != NULL) tv_put(h, got);
+
+    /* A chained child sees the pending entries (they move to the map). */
+    ctxs_slot *child = ctxs_slot_create(s, NULL, slot);
+    REQUIRE(child != NULL);
+    CHECK(ctxs_slot_find(child, 2, &got) == 1 && got == e);
+    if (got != NULL) tv_put(h, got);
+    CHECK(ctxs_slot_find(child, 3, &got) == 1 && got == a);
+    if (got != NULL) tv_put(h, got);
+    ctxs_slot_release(child);
+
+    /* A snapshot that cannot allocate changes nothing. */
+    ctxs_slot *fresh = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(fresh != NULL);
+    CHECK_EQ(ctxs_slot_assoc(fresh, 7, b), CTXS_OK);
+    CHECK_EQ(ctxs_slot_assoc(fresh, 8, c), CTXS_OK);
+    ctxs_map *snap = NULL;
+    ctxs_store_fail_allocation(s, 1);
+    CHECK_EQ(ctxs_slot_snapshot(fresh, &snap), CTXS_ENOMEM);
+    ctxs_store_fail_allocation(s, 0);
+    CHECK(ctxs_slot_find(fresh, 8, &got) == 1 && got == c);
+    if (got != NULL) tv_put(h, got);
+    REQUIRE(ctxs_slot_snapshot(fresh, &snap) == CTXS_OK);
+    CHECK_EQ(ctxs_map_count(snap), 2);
+    CHECK(ctxs_map_find(snap, 7, &got) == 1 && got == b); /* borrowed */
+    /* Moved into the map: the slot reads it there, and a later write of
+     * the key replaces it in the map (the snapshot keeps its own). */
+    CHECK_EQ(ctxs_slot_assoc(fresh, 7, d), CTXS_OK);
+    CHECK(ctxs_map_find(snap, 7, &got) == 1 && got == b); /* borrowed */
+    CHECK(ctxs_slot_find(fresh, 7, &got) == 1 && got == d);
+    if (got != NULL) tv_put(h, got);
+    ctxs_map_release(snap);
+    ctxs_slot_release(fresh);
+
+    ctxs_slot_release(copy);
+    ctxs_slot_release(slot);
+    CHECK_EQ(stats_of(s).live_values, values);
+    /* Everything the slots held is released, each value as often as it was
+     * retained. */
+    tracker *all[] = {a, b, c, d, e};
+    for (size_t i = 0; i < 5; i++) CHECK_EQ(atomic_load(&all[i]->releases), atomic_load(&all[i]->retains));
+    for (size_t i = 0; i < 5; i++) tv_drop(all[i]);
+}

@@ -645,8 +645,17 @@ void test_model(harness *h) {
 
 /* ============================================================ in place */
 
+/* Fills a plain slot's pending entries (see slot.h) with keys far from
+ * the ones a test writes, so that its writes of new keys go to the map.
+ * Returns how many. */
+static uint64_t fill_pending(ctxs_slot *slot, void *value) {
+    for (uint64_t i = 0; i < CTXS_SLOT_PENDING; i++)
+        CHECK_EQ(ctxs_slot_assoc(slot, (UINT64_C(1) << 62) + i, value), CTXS_OK);
+    return CTXS_SLOT_PENDING;
+}
+
 /* A set of a new key followed by its removal, in a slot whose map only the
- * slot holds, reallocates no node once warm: nodes keep a spare slot (see
+ * slot holds (its pending entries full, so the writes go to the map), reallocates no node once warm: nodes keep a spare slot (see
  * capacity_for in hamt.c), so the only allocation is the entry's leaf. The
  * keys are chosen so that the new key's fragment is free at its level. */
 void test_in_place(harness *h) {
@@ -656,6 +665,7 @@ void test_in_place(harness *h) {
         uint64_t n = sizes[i];
         ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
         REQUIRE(slot != NULL);
+        uint64_t filled = fill_pending(slot, v);
         for (uint64_t k = 0; k < n; k++) REQUIRE(ctxs_slot_assoc(slot, k, v) == CTXS_OK);
         uint64_t fresh = n; /* 0..n-1 fill their fragments densely; n lands in a free one */
         REQUIRE(ctxs_slot_assoc(slot, fresh, v) == CTXS_OK); /* warm: may grow a node */
@@ -676,18 +686,19 @@ void test_in_place(harness *h) {
         CHECK_EQ(ctxs_store_allocation_count(h->store) - before, 1);
         ctxs_map *snap = NULL;
         REQUIRE(ctxs_slot_snapshot(slot, &snap) == CTXS_OK);
-        CHECK_EQ(ctxs_map_count(snap), n);
+        CHECK_EQ(ctxs_map_count(snap), n + filled);
         CHECK_EQ(ctxs_map_check(snap), 1);
         ctxs_map_release(snap);
         ctxs_slot_release(slot);
     }
 
-    /* A scope's first writes: the root that the first one makes has room
-     * for four entries, so the next three (new fragments at level 0) each
-     * allocate their leaf only, and no node moves. */
+    /* A scope's first writes to its map: the root that the first one makes
+     * has room for four entries, so the next three (new fragments at level
+     * 0) each allocate their leaf only, and no node moves. */
     {
         ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
         REQUIRE(slot != NULL);
+        uint64_t filled = fill_pending(slot, v);
         size_t nodes = stats_of(h->store).live_nodes;
         REQUIRE(ctxs_slot_assoc(slot, 0, v) == CTXS_OK);
         CHECK_EQ(stats_of(h->store).live_nodes, nodes + 1);
@@ -701,7 +712,7 @@ void test_in_place(harness *h) {
         CHECK_EQ(stats_of(h->store).live_nodes, nodes + 1);
         ctxs_map *snap = NULL;
         REQUIRE(ctxs_slot_snapshot(slot, &snap) == CTXS_OK);
-        CHECK_EQ(ctxs_map_count(snap), 4);
+        CHECK_EQ(ctxs_map_count(snap), 4 + filled);
         CHECK_EQ(ctxs_map_check(snap), 1);
         ctxs_map_release(snap);
         ctxs_slot_release(slot);
@@ -712,6 +723,7 @@ void test_in_place(harness *h) {
     {
         ctxs_slot *slot = ctxs_slot_create(h->store, NULL, NULL);
         REQUIRE(slot != NULL);
+        fill_pending(slot, v);
         for (uint64_t k = 0; k < 5; k++) REQUIRE(ctxs_slot_assoc(slot, k, v) == CTXS_OK);
         ctxs_statistics before = stats_of(h->store);
         ctxs_store_fail_allocation(h->store, 1);
@@ -736,12 +748,14 @@ void test_in_place(harness *h) {
     for (uint64_t keep = 1; keep <= 4; keep++) {
         ctxs_slot *shrunk = ctxs_slot_create(h->store, NULL, NULL);
         REQUIRE(shrunk != NULL);
+        fill_pending(shrunk, v);
         for (uint64_t k = 0; k < 30; k++) REQUIRE(ctxs_slot_assoc(shrunk, k, v) == CTXS_OK);
         for (uint64_t k = keep; k < 30; k++) REQUIRE(ctxs_slot_without(shrunk, k) == CTXS_OK);
         size_t shrunk_bytes = stats_of(h->store).bytes_in_use;
         ctxs_slot_release(shrunk);
         ctxs_slot *built = ctxs_slot_create(h->store, NULL, NULL);
         REQUIRE(built != NULL);
+        fill_pending(built, v);
         for (uint64_t k = 0; k < keep; k++) REQUIRE(ctxs_slot_assoc(built, k, v) == CTXS_OK);
         size_t built_bytes = stats_of(h->store).bytes_in_use;
         ctxs_slot_release(built);

@@ -201,7 +201,7 @@ struct AllocationFailureTests {
 
     /// How to build a slot; built twice (a twin to measure on, one to fail on).
     enum SlotShape: CaseIterable {
-        case plainEmpty, plainWithEntries, chainedEmptyLayer, chainedWithLayer
+        case plainEmpty, plainWithEntries, plainPendingFull, chainedEmptyLayer, chainedWithLayer
     }
 
     struct SlotScenario {
@@ -209,11 +209,20 @@ struct AllocationFailureTests {
         let shape: SlotShape
         let key: UInt64
         let remove: Bool
+        /// A set the slot keeps pending (see slot.c): it allocates nothing.
+        var pending = false
     }
 
     static let slotScenarios: [SlotScenario] = [
-        .init(name: "plain empty, set", shape: .plainEmpty, key: 1, remove: false),
-        .init(name: "plain, set new key", shape: .plainWithEntries, key: 1 ^ (1 << 60), remove: false),
+        .init(name: "plain empty, set (pending)", shape: .plainEmpty, key: 1, remove: false, pending: true),
+        .init(
+            name: "plain, set new key (pending)", shape: .plainWithEntries, key: 1 ^ (1 << 60), remove: false,
+            pending: true),
+        .init(name: "plain, set new key (pending full)", shape: .plainPendingFull, key: 1 ^ (1 << 60), remove: false),
+        .init(
+            name: "plain, replace a pending value", shape: .plainPendingFull, key: 1 << 62, remove: false, pending: true
+        ),
+        .init(name: "plain, remove a pending key", shape: .plainPendingFull, key: 1 << 62, remove: true),
         .init(name: "plain, replace a value", shape: .plainWithEntries, key: 33, remove: false),
         .init(name: "plain, remove a key", shape: .plainWithEntries, key: 33, remove: true),
         .init(name: "chained empty layer, set", shape: .chainedEmptyLayer, key: 7, remove: false),
@@ -233,6 +242,12 @@ struct AllocationFailureTests {
             return try #require(ctxs_slot_create(s.store, nil, nil))
         case .plainWithEntries:
             return try #require(ctxs_slot_create(s.store, initial, nil))
+        case .plainPendingFull:
+            let slot = try #require(ctxs_slot_create(s.store, initial, nil))
+            for i in 0..<UInt64(CTXS_SLOT_PENDING) {
+                try #require(ctxs_slot_assoc(slot, (1 << 62) + i, s.value()) == statusOK)
+            }
+            return slot
         case .chainedEmptyLayer:
             return try #require(ctxs_slot_create(s.store, nil, parent))
         case .chainedWithLayer:
@@ -248,14 +263,25 @@ struct AllocationFailureTests {
         let entries: [UInt64: UnsafeMutableRawPointer]
 
         init(_ s: StoreFixture, _ slot: OpaquePointer) throws {
-            snapshot = try s.snapshot(slot)
+            snapshot = try Self.contents(s, slot)
             entries = CContextStoreTests.entries(of: snapshot)
+        }
+
+        /// The slot's contents as a map, taken from a copy of it: a snapshot
+        /// of the slot itself would move its pending entries into its map,
+        /// and change which path the next write takes.
+        static func contents(
+            _ s: StoreFixture, _ slot: OpaquePointer, sourceLocation: SourceLocation = #_sourceLocation
+        ) throws -> OpaquePointer {
+            let copy = try #require(ctxs_slot_copy(s.store, slot, nil), sourceLocation: sourceLocation)
+            defer { ctxs_slot_release(copy) }
+            return try s.snapshot(copy, sourceLocation: sourceLocation)
         }
 
         func check(
             _ s: StoreFixture, _ slot: OpaquePointer, probe: UInt64, sourceLocation: SourceLocation = #_sourceLocation
         ) throws {
-            let now = try s.snapshot(slot, sourceLocation: sourceLocation)
+            let now = try Self.contents(s, slot, sourceLocation: sourceLocation)
             #expect(ctxs_map_same_shape(now, snapshot) == 1, sourceLocation: sourceLocation)
             #expect(CContextStoreTests.entries(of: now) == entries, sourceLocation: sourceLocation)
             ctxs_map_release(now)
@@ -279,7 +305,9 @@ struct AllocationFailureTests {
                 let twin = try Self.makeSlot(s, scenario.shape, parent: parent, initial: initial)
                 let k = Self.measure(s) { #expect(call(twin) == statusOK, "\(scenario.name)") }
                 ctxs_slot_release(twin)
-                if !scenario.remove {
+                if scenario.pending {
+                    #expect(k == 0, "\(scenario.name): a pending write allocates nothing")
+                } else if !scenario.remove {
                     #expect(k >= 1, "\(scenario.name): a set makes a new map")
                 }
 

@@ -322,3 +322,38 @@ extension ContextStoreTests {
         }
     }
 }
+
+extension ContextStoreTests {
+    /// A scope's first writes stay in its slot, not in a map (see slot.c);
+    /// a copy takes them along. Both sides of a copy keep writing apart, and
+    /// a snapshot of either sees all of its own.
+    @Suite("Pending writes across copies")
+    struct PendingWriteTests {
+        @Test func aCopyTakesThePendingWritesAndEachSideKeepsItsOwn() async throws {
+            let keys = (0..<6).map { ContextKey<Int>("pending.copy.\($0)") }
+            try await TaskContext.run {
+                try TaskContext.set(keys[0], 0)
+                try TaskContext.set(keys[1], 1)
+                let child = Task(inheriting: .copy) { () throws -> [Int?] in
+                    try TaskContext.set(keys[1], 11)  // a pending key, replaced
+                    try TaskContext.set(keys[2], 12)  // a new one
+                    try TaskContext.remove(keys[0])  // a pending key, removed
+                    return keys.map { TaskContext.get($0) } + [TaskContext.current.count]
+                }
+                try TaskContext.set(keys[3], 3)
+                try TaskContext.set(keys[4], 4)
+                try TaskContext.set(keys[5], 5)  // beyond the pending entries: to the map
+                let seen = try await child.value
+                #expect(seen == [nil, 11, 12, nil, nil, nil, 2])
+                #expect(keys.map { TaskContext.get($0) } == [0, 1, nil, 3, 4, 5])
+                let snapshot = TaskContext.current
+                #expect(snapshot.count == 5)
+                #expect(keys.map { snapshot[$0] } == [0, 1, nil, 3, 4, 5])
+                try TaskContext.remove(keys[5])
+                try TaskContext.set(keys[2], 2)
+                #expect(keys.map { TaskContext.get($0) } == [0, 1, 2, 3, 4, nil])
+                #expect(snapshot.count == 5, "a snapshot keeps what it saw")
+            }
+        }
+    }
+}

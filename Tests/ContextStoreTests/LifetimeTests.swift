@@ -208,11 +208,18 @@ extension ContextStoreTests {
                 try TaskContext.set(keys[0], "replaced")
                 #expect(LiveFigures().values == start.values + keys.count, "a replaced value is not kept")
 
-                // A snapshot is a new reference to the same map: it adds no
-                // map, node or value, and no memory.
-                let before = LiveFigures()
+                // The first snapshot moves the scope's pending writes (see
+                // slot.c) into a map: the same values, in one map of one node.
+                let pending = LiveFigures()
                 let snapshot = TaskContext.current
+                let before = LiveFigures()
+                #expect(before.values == pending.values)
+                #expect(before.roots == pending.roots + 1 && before.nodes == pending.nodes + 1)
+                // Any later one is a new reference to that map: it adds no
+                // map, node or value, and no memory.
+                let again = TaskContext.current
                 #expect(LiveFigures() == before)
+                #expect(again.count == snapshot.count)
 
                 // A copied scope starts from the same map: one scope more, no map, node or value more.
                 TaskContext.run(inheriting: .copy) {

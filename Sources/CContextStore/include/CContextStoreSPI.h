@@ -108,6 +108,17 @@ void ctxs_intern_cache_put_checked(ctxs_store *store, uint64_t key0, uint64_t ke
  * (nothing if it borrows none), so that it may outlive the lender; call it
  * while the lender is still alive, before a slot that could not be
  * recycled goes on without it. Thread-safe. */
+/* How many new keys a plain slot keeps pending (written, not yet in its
+ * map; see slot.c): a scope's first writes allocate nothing. */
+#define CTXS_SLOT_PENDING 4
+
+/* ctxs_slot_copy: for the Swift layer's `.copy` scopes, a plain slot
+ * holding what `from` holds now, with its pending entries copied rather
+ * than moved into a map first (each value retained once more). Made in
+ * `recycled` (a slot ctxs_slot_recycle emptied; reset here) when given,
+ * else a new slot. Returns the slot (+1 when new; `recycled` keeps the
+ * caller's reference), or NULL when out of memory (nothing changed). */
+ctxs_slot *_Nullable ctxs_slot_copy(ctxs_store *store, ctxs_slot *from, ctxs_slot *_Nullable recycled);
 int ctxs_slot_borrow_base(ctxs_slot *slot, ctxs_map *_Nullable *_Nonnull base);
 int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map);
 void ctxs_slot_own_base(ctxs_slot *slot);
