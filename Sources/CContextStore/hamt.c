@@ -99,9 +99,12 @@
  * Both writes share one edit state (struct edit: the map, the key, the
  * path walked, how much of it the write owns, the plan) and one walk
  * (edit_walk), and end in finish_path, which rewrites the levels above the
- * changed one. Node transitions are `shape_*` functions that stage a
+ * changed one; the two in-place fast paths walk on their own, before any
+ * edit state exists. Node transitions are `shape_*` functions that stage a
  * node's next contents; `emit` writes a staged shape by COPY, MOVE or
- * IN_PLACE. A leaf is made only by leaf_init.
+ * IN_PLACE. A leaf's fields are set only by leaf_fill: leaf_init, which
+ * retains the value, and ctxs_leaf_adopting, which takes over a reference
+ * (a slot's pending entry moving into its map).
  *
  * Errors
  * ------
@@ -147,14 +150,18 @@ static inline void node_retain(ctxs_node *node) {
 
 /* Makes `memory` (a fresh leaf allocation) the entry key -> value, holding
  * one reference to the value (options.retain; none for a tombstone). */
-static inline ctxs_leaf *leaf_init(ctxs_heap *heap, void *memory, uint64_t key, void *value) {
+static inline ctxs_leaf *leaf_fill(void *memory, uint64_t key, void *value) {
     ctxs_leaf *leaf = memory;
     atomic_init(&leaf->refs, 1);
     leaf->unused = 0;
     leaf->key = key;
     leaf->value = value;
-    ctxs_value_retain(heap, value);
     return leaf;
+}
+
+static inline ctxs_leaf *leaf_init(ctxs_heap *heap, void *memory, uint64_t key, void *value) {
+    ctxs_value_retain(heap, value);
+    return leaf_fill(memory, key, value);
 }
 
 static void leaf_release(ctxs_heap *heap, ctxs_leaf *leaf) {
@@ -764,13 +771,8 @@ int ctxs_map_assoc_any(ctxs_map *map, uint64_t key, void *value, ctxs_map **out)
 }
 
 ctxs_leaf *ctxs_leaf_adopting(ctxs_heap *heap, uint64_t key, void *value) {
-    ctxs_leaf *leaf = ctxs_alloc(heap, sizeof *leaf, leaf_kind(value));
-    if (leaf == NULL) return NULL;
-    atomic_init(&leaf->refs, 1);
-    leaf->unused = 0;
-    leaf->key = key;
-    leaf->value = value;
-    return leaf;
+    void *memory = ctxs_alloc(heap, sizeof(ctxs_leaf), leaf_kind(value));
+    return memory != NULL ? leaf_fill(memory, key, value) : NULL;
 }
 
 void ctxs_leaf_drop(ctxs_heap *heap, ctxs_leaf *leaf) { leaf_release(heap, leaf); }

@@ -451,7 +451,7 @@ CTXS_HOT int ctxs_slot_find(ctxs_slot *slot, uint64_t key, void **value) {
         ctxs_value_retain(slot->heap, found);
         *value = found;
     }
-    if (held != NULL) ctxs_lock_release(&held->lock);
+    ctxs_slot_read_end_inline(held);
     return 1;
 }
 
@@ -580,7 +580,8 @@ static int flush_locked(ctxs_slot *slot, flushed *out) {
     int status = CTXS_OK;
     uint32_t made = 0;
     for (; made < n; made++) {
-        leaves[made] = ctxs_leaf_adopting(slot->heap, slot->pending_keys[made], slot->pending_values[made]);
+        leaves[made] =
+            ctxs_leaf_adopting(slot->heap, slot->pending_keys[made], slot->pending_values[made]);
         if (leaves[made] == NULL) {
             status = CTXS_ENOMEM;
             break;

@@ -54,8 +54,8 @@ struct ctxs_slot {
                                   slots without a lineage only); each key once, value retained */
     uint64_t pending_keys[CTXS_SLOT_PENDING];
     void *pending_values[CTXS_SLOT_PENDING];
-    ctxs_heap *heap;           /* immutable: the store's heap */
-    size_t depth;              /* immutable: 0 plain, parent->depth + 1 chained */
+    ctxs_heap *heap; /* immutable: the store's heap */
+    size_t depth;    /* immutable: 0 plain, parent->depth + 1 chained */
 };
 
 /* ctxs_slot_borrow_base, inline (the fused spare calls in thread.c use it). */

@@ -43,14 +43,7 @@ public struct ContextKey<Value: Sendable>: Sendable, Hashable, CustomStringConve
     @inlinable
     func _writeID() throws(ContextError) -> UInt64 {
         if _id != 0 { return _id }
-        return try _internID()
-    }
-
-    /// `_writeID()` for a key whose `init` could not intern its name.
-    @usableFromInline
-    func _internID() throws(ContextError) -> UInt64 {
-        guard let id = _Store.intern(name) else { throw .allocationFailed }
-        return id
+        return try _Store.internForWrite(name)
     }
 
     /// The id to read under, or nil if no key of this name was ever stored.

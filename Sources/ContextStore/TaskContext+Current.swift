@@ -212,8 +212,7 @@ extension TaskContext {
     /// - Throws: ``ContextError/noScope(key:)``, ``ContextError/allocationFailed``.
     public static func set(_ name: String, _ value: any Sendable) throws(ContextError) {
         let slot = try _writeSlot(name)  // first, so a write with no scope interns nothing
-        guard let id = _Store.intern(name) else { throw .allocationFailed }
-        try _set(slot, id, _encode(value))
+        try _set(slot, try _Store.internForWrite(name), _encode(value))
     }
 
     /// Removes `key` from the current scope. In a chained scope this also

@@ -112,7 +112,7 @@ public struct TaskContext: Sendable {
     ///
     /// - Throws: ``ContextError/allocationFailed``; `self` is unchanged.
     public func setting(_ name: String, _ value: any Sendable) throws(ContextError) -> TaskContext {
-        guard let id = _Store.intern(name) else { throw .allocationFailed }
+        let id = try _Store.internForWrite(name)
         return TaskContext(_map: try _map.setting(id, _encode(value)))
     }
 

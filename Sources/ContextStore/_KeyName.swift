@@ -105,8 +105,11 @@ func _stringWords(_ name: String) -> (UInt64, UInt64)? {
 @usableFromInline let _isSmallBit: UInt64 = 1 << 61
 
 /// Whether `_cacheKey`'s and `_Stored`'s reading of the string layout
-/// holds here: small strings carry their bytes and their discriminator,
-/// literals the immortal bit, and a string built at run time neither.
+/// holds here: small strings carry their bytes and their discriminator;
+/// literals carry the immortal bit, in words that `_Stored.tag(words:)`
+/// takes and gives back bit for bit, ASCII or not; and a string built at
+/// run time has none of these (its words are never tagged: they point to
+/// storage it must keep alive).
 func _checkStringKeys() -> Bool {
     #if _pointerBitWidth(_64)
         guard MemoryLayout<String>.size == 16 else { return false }
@@ -114,6 +117,11 @@ func _checkStringKeys() -> Bool {
         let small = words("ab")
         let smallUnicode = words("\u{E9}")
         let literal = words("a literal name that is longer than fifteen bytes")
+        let unicodeLiteral = words("a literal name, caf\u{E9}, that is longer than fifteen bytes")
+        func isTaggedLiteral(_ words: (UInt64, UInt64)) -> Bool {
+            guard let tag = _Stored.tag(words: words), tag & _Stored.tagMask == _Stored.literalTag else { return false }
+            return _Stored.literalWords(tag) == words
+        }
         var built = String(repeating: "x", count: 40)
         built.append("y")
         let runtime = words(built)
@@ -125,6 +133,7 @@ func _checkStringKeys() -> Bool {
             && smallUnicode.0 == 0xA9C3 && smallUnicode.1 == 0xA2 << 56
             && literal.1 & _isImmortalBit != 0 && literal.1 & _isSmallBit == 0
             && runtime.1 & (_isImmortalBit | _isSmallBit) == 0
+            && isTaggedLiteral(literal) && isTaggedLiteral(unicodeLiteral) && _Stored.tag(words: runtime) == nil
     #else
         return false
     #endif

@@ -41,15 +41,22 @@ struct _Store: @unchecked Sendable {
     }
 
     /// The interned id of `name` (its NFC bytes: see `_withKeyNameBytes`),
-    /// interning it if needed; nil when the store cannot allocate. Out of
-    /// line: inlined into `ContextKey._writeID`, whose slow path it is, it
-    /// made every typed write bigger (callgrind, out of line: `set-remove`
-    /// 989 -> 972, `replace` 371 -> 357, `request-writes` 3,875 -> 3,803).
-    @usableFromInline @inline(never)
+    /// interning it if needed; nil when the store cannot allocate.
     static func intern(_ name: String) -> UInt64? {
         // A name not interned yet is hashed twice, once in its life.
         if let id = lookup(name) { return id }
         return internMissed(name)
+    }
+
+    /// `intern(name)` for a write: throws `.allocationFailed` where
+    /// `intern` gives nil. Not inlinable: it is the slow path of every typed
+    /// write (`ContextKey._writeID`), and inlined there `intern` made every
+    /// typed write bigger (callgrind, out of line: `set-remove` 989 -> 972,
+    /// `replace` 371 -> 357, `request-writes` 3,875 -> 3,803).
+    @usableFromInline
+    static func internForWrite(_ name: String) throws(ContextError) -> UInt64 {
+        guard let id = intern(name) else { throw .allocationFailed }
+        return id
     }
 
     /// The id of `name` if some code has interned it, without interning it.

@@ -36,8 +36,7 @@ import CContextStoreSPI
 /// value that code spells as a literal (a route, a status message, an id
 /// in a test) then costs no box. (The request workload, whose `request_id`
 /// is a 32-byte literal: callgrind, its scope and four writes, 3,765 ->
-/// 3,445 instructions; one interleaved A/B of aligned Ratios builds, three
-/// runs each: ÷ struct 1.02-1.06 -> 0.99-1.01.) A String built at run time
+/// 3,445 instructions.) A String built at run time
 /// points to heap storage that it must keep alive, so it stays boxed.
 @usableFromInline
 struct _Stored {
@@ -105,35 +104,41 @@ struct _Stored {
     /// nil.
     @inlinable @inline(__always)
     static func tag(_ string: String) -> UInt? {
-        guard let words = _stringWords(string) else { return nil }
-        return tag(words: words)
+        #if _pointerBitWidth(_64)
+            guard let words = _stringWords(string) else { return nil }
+            return tag(words: words)
+        #else
+            return nil
+        #endif
     }
 
     /// `tag(_:)` of a String's two words, on a platform where the layout
     /// holds. Every bit that the tagged word drops is checked to be what
     /// `smallString` or `literal` puts back, so either rebuilds both words
     /// exactly.
-    @inlinable @inline(__always)
-    static func tag(words: (UInt64, UInt64)) -> UInt? {
-        let (bytes, object) = words
-        let top = object >> 56
-        if top == literalTop {
-            let flags = bytes >> 48
-            let count = bytes & 0xFFFF_FFFF_FFFF
-            let address = object & 0xFF_FFFF_FFFF_FFFF
-            guard flags == asciiLiteralFlags || flags == literalFlags, count < 1 << 10, address < 1 << 50 else {
-                return nil
+    #if _pointerBitWidth(_64)
+        @inlinable @inline(__always)
+        static func tag(words: (UInt64, UInt64)) -> UInt? {
+            let (bytes, object) = words
+            let top = object >> 56
+            if top == literalTop {
+                let flags = bytes >> 48
+                let count = bytes & 0xFFFF_FFFF_FFFF
+                let address = object & 0xFF_FFFF_FFFF_FFFF
+                guard flags == asciiLiteralFlags || flags == literalFlags, count < 1 << 10, address < 1 << 50 else {
+                    return nil
+                }
+                let ascii: UInt64 = flags == asciiLiteralFlags ? 1 : 0
+                return UInt(address << 14 | count << 4 | ascii << 3) | literalTag
             }
-            let ascii: UInt64 = flags == asciiLiteralFlags ? 1 : 0
-            return UInt(address << 14 | count << 4 | ascii << 3) | literalTag
+            // The discriminator byte: immortal (bit 7), small (bit 5), ASCII
+            // (bit 6, either way), bit 4 clear, and a count below 8.
+            guard object << 8 == 0, bytes >> 56 == 0, top & 0xB8 == 0xA0 else { return nil }
+            let ascii = (top >> 6) & 1
+            let count = top & 0b111
+            return UInt(bytes << 8 | count << 4 | ascii << 3) | stringTag
         }
-        // The discriminator byte: immortal (bit 7), small (bit 5), ASCII
-        // (bit 6, either way), bit 4 clear, and a count below 8.
-        guard object << 8 == 0, bytes >> 56 == 0, top & 0xB8 == 0xA0 else { return nil }
-        let ascii = (top >> 6) & 1
-        let count = top & 0b111
-        return UInt(bytes << 8 | count << 4 | ascii << 3) | stringTag
-    }
+    #endif
 
     /// The String a `stringTag` or `literalTag` word holds.
     @inlinable

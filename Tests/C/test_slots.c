@@ -482,7 +482,8 @@ void test_slot_contended_read(harness *h) {
  * value they give up is released at once. */
 void test_slot_pending(harness *h) {
     ctxs_store *s = h->store;
-    tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *c = tv_new(h, 3), *d = tv_new(h, 4), *e = tv_new(h, 5);
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *c = tv_new(h, 3), *d = tv_new(h, 4),
+            *e = tv_new(h, 5);
     ctxs_slot *slot = ctxs_slot_create(s, NULL, NULL);
     REQUIRE(slot != NULL);
     void *got = NULL;
@@ -566,6 +567,7 @@ void test_slot_pending(harness *h) {
     /* Everything the slots held is released, each value as often as it was
      * retained. */
     tracker *all[] = {a, b, c, d, e};
-    for (size_t i = 0; i < 5; i++) CHECK_EQ(atomic_load(&all[i]->releases), atomic_load(&all[i]->retains));
+    for (size_t i = 0; i < 5; i++)
+        CHECK_EQ(atomic_load(&all[i]->releases), atomic_load(&all[i]->retains));
     for (size_t i = 0; i < 5; i++) tv_drop(all[i]);
 }

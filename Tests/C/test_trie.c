@@ -655,9 +655,9 @@ static uint64_t fill_pending(ctxs_slot *slot, void *value) {
 }
 
 /* A set of a new key followed by its removal, in a slot whose map only the
- * slot holds (its pending entries full, so the writes go to the map), reallocates no node once warm: nodes keep a spare slot (see
- * capacity_for in hamt.c), so the only allocation is the entry's leaf. The
- * keys are chosen so that the new key's fragment is free at its level. */
+ * slot holds (its pending entries full, so the writes go to the map), reallocates no node once
+ * warm: nodes keep a spare slot (see capacity_for in hamt.c), so the only allocation is the entry's
+ * leaf. The keys are chosen so that the new key's fragment is free at its level. */
 void test_in_place(harness *h) {
     static const uint64_t sizes[] = {1, 2, 3, 8, 31, 100, 1000};
     tracker *v = tv_new(h, 1), *w = tv_new(h, 2);

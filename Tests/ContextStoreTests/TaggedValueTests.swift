@@ -156,27 +156,29 @@ extension ContextStoreTests {
         /// The words a literal's tag takes, and those it refuses because it
         /// could not rebuild them exactly. Made up, not real strings: words
         /// that are not a real String are never made into one.
-        @Test func literalWordsAreTakenOnlyWhenTheyComeBackExactly() {
-            let address: UInt64 = 0x5555_1234_5678
-            let ascii: (UInt64, UInt64) = (0xD000 << 48 | 100, 0x80 << 56 | address)
-            let unicode: (UInt64, UInt64) = (0x1000 << 48 | 1_023, 0x80 << 56 | (1 << 50 - 1))
-            for words in [ascii, unicode] {
-                let tagged = _Stored.tag(words: words)
-                #expect(tagged.map { $0 & _Stored.tagMask } == _Stored.literalTag)
-                #expect(tagged.map { _Stored.literalWords($0) == words } == true, "both words come back")
+        #if _pointerBitWidth(_64)
+            @Test func literalWordsAreTakenOnlyWhenTheyComeBackExactly() {
+                let address: UInt64 = 0x5555_1234_5678
+                let ascii: (UInt64, UInt64) = (0xD000 << 48 | 100, 0x80 << 56 | address)
+                let unicode: (UInt64, UInt64) = (0x1000 << 48 | 1_023, 0x80 << 56 | (1 << 50 - 1))
+                for words in [ascii, unicode] {
+                    let tagged = _Stored.tag(words: words)
+                    #expect(tagged.map { $0 & _Stored.tagMask } == _Stored.literalTag)
+                    #expect(tagged.map { _Stored.literalWords($0) == words } == true, "both words come back")
+                }
+                let refused: [(UInt64, UInt64)] = [
+                    (0xD000 << 48 | 1_024, 0x80 << 56 | address),  // a count of more than 10 bits
+                    (0xD000 << 48 | 100, 0x80 << 56 | 1 << 50),  // an address of more than 50 bits
+                    (0xF000 << 48 | 100, 0x80 << 56 | address),  // natively stored: not a literal's flags
+                    (0xD001 << 48 | 100, 0x80 << 56 | address),  // a flag bit that is not put back
+                    (0x0000 << 48 | 100, 0x80 << 56 | address),  // no flags at all
+                    (0xD000 << 48 | 100, 0x90 << 56 | address),  // another discriminator
+                    (0xD000 << 48 | 100, 0xC0 << 56 | address),  // bridged
+                    (0xD000 << 48 | 100, 0x00 << 56 | address),  // native, mortal: heap storage
+                ]
+                for words in refused { #expect(_Stored.tag(words: words) == nil, "\(words)") }
             }
-            let refused: [(UInt64, UInt64)] = [
-                (0xD000 << 48 | 1_024, 0x80 << 56 | address),  // a count of more than 10 bits
-                (0xD000 << 48 | 100, 0x80 << 56 | 1 << 50),  // an address of more than 50 bits
-                (0xF000 << 48 | 100, 0x80 << 56 | address),  // natively stored: not a literal's flags
-                (0xD001 << 48 | 100, 0x80 << 56 | address),  // a flag bit that is not put back
-                (0x0000 << 48 | 100, 0x80 << 56 | address),  // no flags at all
-                (0xD000 << 48 | 100, 0x90 << 56 | address),  // another discriminator
-                (0xD000 << 48 | 100, 0xC0 << 56 | address),  // bridged
-                (0xD000 << 48 | 100, 0x00 << 56 | address),  // native, mortal: heap storage
-            ]
-            for words in refused { #expect(_Stored.tag(words: words) == nil, "\(words)") }
-        }
+        #endif
 
         @Test func valuesSetThroughNamesAreStoredTheSameWay() throws {
             try TaskContext.run {

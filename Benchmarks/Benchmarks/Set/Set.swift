@@ -8,8 +8,8 @@ let benchmarks: @Sendable () -> Void = {
     let value = Payload(7)
 
     // A value that is neither a class instance nor one that can be tagged
-    // (a String of more than 7 bytes made at run time; a literal would be
-    // tagged) is stored in a box: one malloc per set, shown beside the
+    // (a String of more than 7 bytes made at run time; a literal of 16
+    // bytes or more would be tagged) is stored in a box: one malloc per set, shown beside the
     // class-value figures above.
     let text = ContextKey<String>(Fixture.keyName(0) + ".text")
     let boxed = String(decoding: Array("request-4bf92f35".utf8), as: UTF8.self)

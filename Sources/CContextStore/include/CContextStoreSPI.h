@@ -118,7 +118,8 @@ void ctxs_intern_cache_put_checked(ctxs_store *store, uint64_t key0, uint64_t ke
  * `recycled` (a slot ctxs_slot_recycle emptied; reset here) when given,
  * else a new slot. Returns the slot (+1 when new; `recycled` keeps the
  * caller's reference), or NULL when out of memory (nothing changed). */
-ctxs_slot *_Nullable ctxs_slot_copy(ctxs_store *store, ctxs_slot *from, ctxs_slot *_Nullable recycled);
+ctxs_slot *_Nullable ctxs_slot_copy(ctxs_store *store, ctxs_slot *from,
+                                    ctxs_slot *_Nullable recycled);
 int ctxs_slot_borrow_base(ctxs_slot *slot, ctxs_map *_Nullable *_Nonnull base);
 int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map);
 void ctxs_slot_own_base(ctxs_slot *slot);
