@@ -22,12 +22,18 @@ private func words(_ string: String) -> [UInt64] {
     return [first, second]
 }
 
+/// A visitor that gives back what it is handed, as a `Wanted`.
+private struct Handed<Wanted: Sendable>: _ValueVisitor {
+    func visit<Value: Sendable>(_ value: Value) -> Wanted? { value as? Wanted }
+}
+
 /// Every way of reading `name` back as a `Value`, in the current scope.
 private func readings<Value: Sendable>(_: Value.Type) -> [Value?] {
     let key = ContextKey<Value>(name)
     let current = TaskContext.current
     let entry = current.entries.first { $0.name == name }?.value
     return [
+        current._visit(ContextKey<any Sendable>(name), Handed<Value>()) ?? nil,
         TaskContext.get(key), TaskContext.get(name) as? Value, current[key], current[name] as? Value,
         entry as? Value, TaskContext.get(ContextKey<any Sendable>(name)) as? Value,
         TaskContext.get(ContextKey<Value?>(name)).flatMap { $0 }, TaskContext.get(name, as: Value.self),
@@ -99,6 +105,11 @@ extension ContextStoreTests {
                     #expect(TaskContext.get(name, as: Substring.self) == nil)
                     #expect(TaskContext.get(ContextKey<Int>(name)) == nil)
                     #expect(TaskContext.current.description.contains(String(reflecting: value)))
+                }
+                // A persistent context stores it the same way.
+                let persistent = try TaskContext().setting(ContextKey<String>(name), string)
+                for read in [persistent[ContextKey<String>(name)], persistent[name] as? String] {
+                    #expect(read.map(words) == words(string), "the very String that was stored, bit for bit")
                 }
             }
         }
