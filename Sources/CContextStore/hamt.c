@@ -785,6 +785,14 @@ int ctxs_map_assoc_leaf(ctxs_map *map, const ctxs_leaf *leaf, ctxs_map **out) {
     return assoc_persistent(map, leaf->key, leaf->value, (ctxs_leaf *)leaf, out);
 }
 
+int ctxs_map_assoc_leaf_exclusive(ctxs_map *map, ctxs_leaf *leaf, ctxs_displaced *displaced) {
+    edit e;
+    edit_init(&e, map, leaf->key, true, displaced);
+    int status = assoc(&e, leaf->value, leaf);
+    if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc of a leaf");
+    return status;
+}
+
 int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
     if (value == NULL) return CTXS_EINVAL;
     return assoc_persistent(map, key, value, NULL, out);

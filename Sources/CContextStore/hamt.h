@@ -140,6 +140,10 @@ typedef struct ctxs_displaced {
  * nodes below are still copied. Returns CTXS_OK, or CTXS_ENOMEM (nothing
  * changed). assoc accepts value == NULL (a tombstone). */
 int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced);
+
+/* ctxs_map_assoc_exclusive of an existing leaf (shared, no value callback):
+ * `map` is one only the caller holds. Returns as ctxs_map_assoc_exclusive. */
+int ctxs_map_assoc_leaf_exclusive(ctxs_map *map, ctxs_leaf *leaf, ctxs_displaced *displaced);
 int ctxs_map_without_exclusive(ctxs_map *map, uint64_t key, ctxs_displaced *displaced);
 
 /* Releases what an exclusive write displaced (options.release may run: no

@@ -124,6 +124,7 @@ typedef struct flushed {
     void *values[CTXS_SLOT_PENDING];
     uint32_t count;
     ctxs_map *unpublished;
+    ctxs_displaced displaced[CTXS_SLOT_PENDING]; /* what the in-place inserts unlinked */
 } flushed;
 static int flush_locked(ctxs_slot *slot, flushed *out);
 static void flushed_release(ctxs_slot *slot, flushed *f);
@@ -570,6 +571,7 @@ static inline ctxs_map *unpublish(ctxs_slot *slot, ctxs_map *old) {
 static int flush_locked(ctxs_slot *slot, flushed *out) {
     out->count = 0;
     out->unpublished = NULL;
+    memset(out->displaced, 0, sizeof out->displaced);
     uint32_t n = slot->pending;
     if (n == 0) return CTXS_OK;
     /* Each pending reference moves into a leaf (no callback runs). The
@@ -587,16 +589,20 @@ static int flush_locked(ctxs_slot *slot, flushed *out) {
             break;
         }
     }
+    /* The first insert makes a new map, which only this flush holds: the
+     * others go into it in place (a root made by an insert into the empty
+     * map has room for four). */
     for (uint32_t i = 0; i < n && status == CTXS_OK; i++) {
-        ctxs_map *next = NULL;
-        status = ctxs_map_assoc_leaf(built != NULL ? built : old, leaves[i], &next);
-        if (status != CTXS_OK) break;
-        /* An intermediate map shares every leaf with `next`: only nodes die. */
-        if (built != NULL) ctxs_map_release(built);
-        built = next;
+        if (built == NULL) {
+            status = ctxs_map_assoc_leaf(old, leaves[i], &built);
+        } else {
+            status = ctxs_map_assoc_leaf_exclusive(built, leaves[i], &out->displaced[i]);
+        }
     }
     if (status != CTXS_OK) {
-        ctxs_map_release(built); /* the leaves keep the references held here */
+        /* Only nodes go: the leaves keep the references held here. */
+        for (uint32_t i = 0; i < n; i++) ctxs_displaced_release(slot->heap, &out->displaced[i]);
+        ctxs_map_release(built);
         for (uint32_t i = 0; i < made; i++) ctxs_leaf_unmake(slot->heap, leaves[i]);
         return status;
     }
@@ -610,6 +616,10 @@ static int flush_locked(ctxs_slot *slot, flushed *out) {
 
 static void flushed_release(ctxs_slot *slot, flushed *f) {
     if (f->unpublished != NULL) ctxs_map_release(f->unpublished);
+    for (uint32_t i = 0; i < CTXS_SLOT_PENDING; i++) {
+        if (f->displaced[i].leaf != NULL || f->displaced[i].node != NULL)
+            ctxs_displaced_release(slot->heap, &f->displaced[i]);
+    }
     values_release(slot->heap, f->values, f->count);
 }
 
@@ -715,7 +725,7 @@ int ctxs_slot_without(ctxs_slot *slot, uint64_t key) { return slot_update(slot, 
 int ctxs_slot_clear(ctxs_slot *slot) {
     ctxs_map *empty = ctxs_map_empty(slot->heap);
     ctxs_lock_acquire(&slot->lock);
-    flushed dropped = {{NULL}, slot->pending, NULL};
+    flushed dropped = {.count = slot->pending};
     memcpy(dropped.values, slot->pending_values, slot->pending * sizeof(void *));
     slot->pending = 0;
     ctxs_map *old = slot->map;
@@ -734,7 +744,7 @@ int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map) {
     if (map->heap != slot->heap) return CTXS_EINVAL;
     ctxs_map *mine = ctxs_map_fork(map);
     ctxs_lock_acquire(&slot->lock);
-    flushed dropped = {{NULL}, slot->pending, NULL};
+    flushed dropped = {.count = slot->pending};
     memcpy(dropped.values, slot->pending_values, slot->pending * sizeof(void *));
     slot->pending = 0;
     ctxs_map *old = slot->map;

@@ -541,16 +541,30 @@ void test_slot_pending(harness *h) {
     /* A snapshot that cannot allocate changes nothing. */
     ctxs_slot *fresh = ctxs_slot_create(s, NULL, NULL);
     REQUIRE(fresh != NULL);
-    CHECK_EQ(ctxs_slot_assoc(fresh, 7, b), CTXS_OK);
-    CHECK_EQ(ctxs_slot_assoc(fresh, 8, c), CTXS_OK);
+    tracker *moved[CTXS_SLOT_PENDING] = {b, c, d, e};
+    for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++)
+        CHECK_EQ(ctxs_slot_assoc(fresh, 7 + k, moved[k]), CTXS_OK);
     ctxs_map *snap = NULL;
-    ctxs_store_fail_allocation(s, 1);
-    CHECK_EQ(ctxs_slot_snapshot(fresh, &snap), CTXS_ENOMEM);
-    ctxs_store_fail_allocation(s, 0);
-    CHECK(ctxs_slot_find(fresh, 8, &got) == 1 && got == c);
-    if (got != NULL) tv_put(h, got);
-    REQUIRE(ctxs_slot_snapshot(fresh, &snap) == CTXS_OK);
-    CHECK_EQ(ctxs_map_count(snap), 2);
+    /* Each allocation of the move fails in turn: the slot reads as before,
+     * and holds as many values, until one succeeds. */
+    size_t live = stats_of(s).live_values;
+    uint64_t point = 1;
+    for (; point < 64; point++) {
+        ctxs_store_fail_allocation(s, point);
+        int status = ctxs_slot_snapshot(fresh, &snap);
+        ctxs_store_fail_allocation(s, 0);
+        if (status == CTXS_OK) break;
+        CHECK_EQ(status, CTXS_ENOMEM);
+        CHECK_EQ(stats_of(s).live_values, live);
+        for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) {
+            CHECK(ctxs_slot_find(fresh, 7 + k, &got) == 1 && got == moved[k]);
+            if (got != NULL) tv_put(h, got);
+        }
+    }
+    CHECKF(point > CTXS_SLOT_PENDING, "the move failed at only %llu points", ull(point - 1));
+    CHECK_EQ(stats_of(s).live_values, live);
+    CHECK_EQ(ctxs_map_count(snap), CTXS_SLOT_PENDING);
+    CHECK_EQ(ctxs_map_check(snap), 1);
     CHECK(ctxs_map_find(snap, 7, &got) == 1 && got == b); /* borrowed */
     /* Moved into the map: the slot reads it there, and a later write of
      * the key replaces it in the map (the snapshot keeps its own). */
