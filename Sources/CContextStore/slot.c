@@ -119,12 +119,15 @@ static inline void slot_holdings(ctxs_slot *slot, ctxs_map **map, ctxs_map **bas
     *base = touched && !borrowed ? atomic_load_explicit(&slot->base, memory_order_relaxed) : NULL;
 }
 
-/* What a flush (flush_locked) leaves to release once the lock is dropped. */
+/* What a change to a slot's pending entries leaves to release once the
+ * lock is dropped (flushed_release): pending values dropped (clear,
+ * replace), or, after a flush, the map it replaced and what its in-place
+ * inserts unlinked. */
 typedef struct flushed {
     void *values[CTXS_SLOT_PENDING];
     uint32_t count;
     ctxs_map *unpublished;
-    ctxs_displaced displaced[CTXS_SLOT_PENDING]; /* what the in-place inserts unlinked */
+    ctxs_displaced displaced[CTXS_SLOT_PENDING];
 } flushed;
 static int flush_locked(ctxs_slot *slot, flushed *out);
 static void flushed_release(ctxs_slot *slot, flushed *f);
@@ -564,10 +567,9 @@ static inline ctxs_map *unpublish(ctxs_slot *slot, ctxs_map *old) {
 }
 
 /* Moves the pending entries into the slot's map, under the lock: one
- * persistent insert, then writes in place into the map it made. On failure
- * nothing changes. The pending references and the replaced map are left in
- * *out, to release after the lock (flushed_release). */
-
+ * persistent insert, then inserts in place into the map it made. Each
+ * pending reference moves into its leaf. On failure nothing changes. What
+ * to release after the lock is left in *out (flushed_release). */
 static int flush_locked(ctxs_slot *slot, flushed *out) {
     out->count = 0;
     out->unpublished = NULL;
@@ -614,6 +616,14 @@ static int flush_locked(ctxs_slot *slot, flushed *out) {
     return CTXS_OK;
 }
 
+/* Empties the pending entries under the lock, for clear and replace. */
+static inline flushed pending_drop_locked(ctxs_slot *slot) {
+    flushed dropped = {.count = slot->pending};
+    memcpy(dropped.values, slot->pending_values, slot->pending * sizeof(void *));
+    slot->pending = 0;
+    return dropped;
+}
+
 static void flushed_release(ctxs_slot *slot, flushed *f) {
     if (f->unpublished != NULL) ctxs_map_release(f->unpublished);
     for (uint32_t i = 0; i < CTXS_SLOT_PENDING; i++) {
@@ -625,9 +635,9 @@ static void flushed_release(ctxs_slot *slot, flushed *f) {
 
 /* A write kept pending, under the lock: a key already pending takes the
  * new value; another key takes a free entry. Returns false (nothing done)
- * when the slot cannot keep it (a chained slot, a slot with chained
- * children, or no free entry). *replaced is the value to release after the
- * lock. */
+ * when the slot cannot keep it: a chained slot, a slot with chained
+ * children, a key its map holds, or no free entry. *replaced is the value
+ * to release after the lock. */
 CTXS_INLINE bool pending_write_locked(ctxs_slot *slot, uint64_t key, void *value, void **replaced) {
     *replaced = NULL;
     if (slot->parent != NULL || slot->lineage != NULL) return false;
@@ -671,7 +681,7 @@ static int slot_update(ctxs_slot *slot, uint64_t key, void *value, bool remove) 
             release_stale(slot, old_state);
             return CTXS_OK;
         }
-    } else if (slot->pending > 0 && slot->parent == NULL) {
+    } else if (slot->pending > 0) {
         for (uint32_t i = 0; i < slot->pending; i++) {
             if (slot->pending_keys[i] != key) continue;
             void *dropped = slot->pending_values[i];
@@ -725,9 +735,7 @@ int ctxs_slot_without(ctxs_slot *slot, uint64_t key) { return slot_update(slot, 
 int ctxs_slot_clear(ctxs_slot *slot) {
     ctxs_map *empty = ctxs_map_empty(slot->heap);
     ctxs_lock_acquire(&slot->lock);
-    flushed dropped = {.count = slot->pending};
-    memcpy(dropped.values, slot->pending_values, slot->pending * sizeof(void *));
-    slot->pending = 0;
+    flushed dropped = pending_drop_locked(slot);
     ctxs_map *old = slot->map;
     slot->map = empty;
     if (slot->parent != NULL) slot->cleared = true;
@@ -744,9 +752,7 @@ int ctxs_slot_replace(ctxs_slot *slot, ctxs_map *map) {
     if (map->heap != slot->heap) return CTXS_EINVAL;
     ctxs_map *mine = ctxs_map_fork(map);
     ctxs_lock_acquire(&slot->lock);
-    flushed dropped = {.count = slot->pending};
-    memcpy(dropped.values, slot->pending_values, slot->pending * sizeof(void *));
-    slot->pending = 0;
+    flushed dropped = pending_drop_locked(slot);
     ctxs_map *old = slot->map;
     slot->map = mine;
     if (slot->parent != NULL) slot->cleared = true;
