@@ -299,25 +299,9 @@ int ctxs_interner_name(ctxs_interner *in, uint64_t id, const void **bytes, size_
  * table so that names read once (a header's, say) cannot push literals'
  * entries out. */
 
-/* Spreads a key over a table's entries (its top byte; tables have at most
- * 256). */
-static inline size_t cache_index(uint64_t key0, uint64_t key1) {
-    uint64_t h = (key0 * UINT64_C(0x9e3779b97f4a7c15) ^ key1) * UINT64_C(0xbf58476d1ce4e5b9);
-    return (size_t)(h >> 56);
-}
-
-/* The value `e` holds for exactly (key0, key1), read consistently; 0 if it
- * holds another key, is empty, or is being written. */
-static inline uint64_t entry_read(ctxs_key_cache_entry *e, uint64_t key0, uint64_t key1) {
-    uint64_t before = atomic_load_explicit(&e->version, memory_order_acquire);
-    uint64_t k0 = atomic_load_explicit(&e->key0, memory_order_relaxed);
-    uint64_t k1 = atomic_load_explicit(&e->key1, memory_order_relaxed);
-    uint64_t value = atomic_load_explicit(&e->value, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    uint64_t after = atomic_load_explicit(&e->version, memory_order_relaxed);
-    if ((before & 1) != 0 || before != after || k0 != key0 || k1 != key1) return 0;
-    return value;
-}
+/* ctxs_key_cache_index spreads a key over a table's entries, and
+ * ctxs_key_cache_read reads one consistently (CContextStoreSPI.h: there,
+ * so that the Swift layer's probe is inline). */
 
 static inline void entry_write(ctxs_key_cache_entry *e, uint64_t key0, uint64_t key1,
                                uint64_t value) {
@@ -334,15 +318,15 @@ static inline void entry_write(ctxs_key_cache_entry *e, uint64_t key0, uint64_t 
 }
 
 static inline ctxs_key_cache_entry *cache_entry(ctxs_interner *in, uint64_t key0, uint64_t key1) {
-    return &in->cache[cache_index(key0, key1) & (CTXS_KEY_CACHE_ENTRIES - 1)];
+    return &in->cache[ctxs_key_cache_index(key0, key1) & (CTXS_KEY_CACHE_ENTRIES - 1)];
 }
 
 static inline ctxs_key_cache_entry *checked_entry(ctxs_interner *in, uint64_t key0, uint64_t key1) {
-    return &in->checked[cache_index(key0, key1) & (CTXS_CHECKED_CACHE_ENTRIES - 1)];
+    return &in->checked[ctxs_key_cache_index(key0, key1) & (CTXS_CHECKED_CACHE_ENTRIES - 1)];
 }
 
 int ctxs_interner_cache_find(ctxs_interner *in, uint64_t key0, uint64_t key1, uint64_t *id) {
-    uint64_t found = entry_read(cache_entry(in, key0, key1), key0, key1);
+    uint64_t found = ctxs_key_cache_read(cache_entry(in, key0, key1), key0, key1);
     if (found == 0) return 0;
     *id = found;
     return 1;
@@ -354,8 +338,8 @@ void ctxs_interner_cache_put(ctxs_interner *in, uint64_t key0, uint64_t key1, ui
 
 int ctxs_interner_cache_find_checked(ctxs_interner *in, uint64_t key0, uint64_t key1,
                                      const void *bytes, size_t length, uint64_t *id) {
-    const ctxs_name *name =
-        (const ctxs_name *)(uintptr_t)entry_read(checked_entry(in, key0, key1), key0, key1);
+    const ctxs_name *name = (const ctxs_name *)(uintptr_t)ctxs_key_cache_read(
+        checked_entry(in, key0, key1), key0, key1);
     if (name == NULL || name->length != length ||
         (length > 0 && memcmp(name->bytes, bytes, length) != 0))
         return 0;

@@ -6,6 +6,7 @@
 #ifndef CTXS_INTERN_H
 #define CTXS_INTERN_H
 
+#include "CContextStoreSPI.h"
 #include "alloc.h"
 
 #include <pthread.h>
@@ -32,15 +33,7 @@ typedef struct ctxs_name_index {
     ctxs_name *names[]; /* names[i] has counter i + 1; written before count is published */
 } ctxs_name_index;
 
-/* One entry of the key caches (see intern.c, "key cache"): a seqlock. */
-typedef struct ctxs_key_cache_entry {
-    _Atomic uint64_t version; /* even: stable; odd: a writer is filling the entry */
-    _Atomic uint64_t key0;    /* the caller's key, word 0 */
-    _Atomic uint64_t key1;    /* word 1 */
-    _Atomic uint64_t value;   /* the id (cache) or the name's address (checked); 0: empty */
-} ctxs_key_cache_entry;
-
-#define CTXS_KEY_CACHE_ENTRIES 256u    /* a power of two */
+/* ctxs_key_cache_entry and CTXS_KEY_CACHE_ENTRIES: CContextStoreSPI.h. */
 #define CTXS_CHECKED_CACHE_ENTRIES 64u /* a power of two */
 
 typedef struct ctxs_interner {

@@ -27,6 +27,8 @@ _Static_assert(offsetof(ctxs_store, threads) == 0, "thread.c reaches a store's t
 void *_Atomic ctxs_swift_binding_key = NULL;
 ctxs_store *_Atomic ctxs_swift_store = NULL;
 _Atomic int ctxs_swift_string_keys = 0;
+ctxs_key_cache_entry *_Atomic ctxs_swift_key_cache = NULL;
+_Atomic int ctxs_swift_class_layout = 0;
 
 const char *ctxs_status_string(int status) {
     switch (status) {
@@ -145,6 +147,8 @@ int ctxs_intern_cache_find_checked(ctxs_store *store, uint64_t key0, uint64_t ke
                                    const void *bytes, size_t length, uint64_t *id) {
     return ctxs_interner_cache_find_checked(&store->interner, key0, key1, bytes, length, id);
 }
+
+ctxs_key_cache_entry *ctxs_intern_cache_table(ctxs_store *store) { return store->interner.cache; }
 
 void ctxs_intern_cache_put(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id) {
     ctxs_interner_cache_put(&store->interner, key0, key1, id);

@@ -211,6 +211,21 @@ void test_intern_cache(harness *h) {
     CHECK_EQ(id, 42);
     CHECK_EQ(ctxs_intern_cache_find(s, 2, 1, &id), 0);
     CHECK_EQ(ctxs_intern_cache_find(s, 1, 3, &id), 0);
+    /* The inline probe the Swift layer uses reads the same table. */
+    ctxs_key_cache_entry *table = ctxs_intern_cache_table(s);
+    CHECK_EQ(ctxs_key_cache_read(&table[ctxs_key_cache_index(1, 2) & (CTXS_KEY_CACHE_ENTRIES - 1)],
+                                 1, 2),
+             42);
+    CHECK_EQ(ctxs_key_cache_read(&table[ctxs_key_cache_index(1, 3) & (CTXS_KEY_CACHE_ENTRIES - 1)],
+                                 1, 3),
+             0);
+    ctxs_key_cache_entry *published = atomic_load(&ctxs_swift_key_cache);
+    atomic_store(&ctxs_swift_key_cache, table);
+    CHECK_EQ(ctxs_swift_key_cache_find(1, 2), 42);
+    CHECK_EQ(ctxs_swift_key_cache_find(2, 1), 0);
+    atomic_store(&ctxs_swift_key_cache, NULL);
+    CHECK_EQ(ctxs_swift_key_cache_find(1, 2), 0); /* nothing published: every probe misses */
+    atomic_store(&ctxs_swift_key_cache, published);
     /* The two caches are apart: a trusted entry is no checked one. */
     id = 7;
     CHECK_EQ(ctxs_intern_cache_find_checked(s, 1, 2, "x", 1, &id), 0);

@@ -1,3 +1,4 @@
+import CContextStoreSPI
 import Testing
 
 @testable import ContextStore
@@ -80,6 +81,29 @@ extension ContextStoreTests {
                     } ?? false
                 #expect(isABox)
             }
+        }
+
+        /// `_box` reads a class's superclass from its metadata once the
+        /// store has checked that layout; it must take every box, of any
+        /// value, and no other object: a root class, a subclass, or a class
+        /// that is generic like `_Box`.
+        @Test func onlyBoxesAreTakenForBoxes() {
+            _ = _Store.raw  // makes the store, which runs the check
+            #if _pointerBitWidth(_64) && os(Linux)
+                #expect(_checkClassLayout())
+                #expect(ctxs_swift_class_layout_get() == 1)
+            #endif
+            final class Generic<T: Sendable>: Sendable {
+                let value: T
+                init(_ value: T) { self.value = value }
+            }
+            let boxes: [AnyObject] = [
+                _Box(1), _Box("a heap string, built at run time" + String(7)), _Box([1.5]), _Box(Dog?.none),
+            ]
+            let others: [AnyObject] = [Dog("rex"), Robot("r2"), Animal(), Generic(1), _AnyBox()]
+            for object in boxes { #expect(_box(object) === object, "\(type(of: object))") }
+            for object in others { #expect(_box(object) == nil, "\(type(of: object))") }
+            #expect(boxes.allSatisfy { _isBoxClass(type(of: $0)) } && !others.contains { _isBoxClass(type(of: $0)) })
         }
 
         @Test func aSubclassInstanceReadsThroughItsSuperclassAndItsOwnClass() throws {

@@ -93,6 +93,45 @@ int ctxs_intern_cache_find_checked(ctxs_store *store, uint64_t key0, uint64_t ke
                                    const void *_Nullable bytes, size_t length, uint64_t *id);
 void ctxs_intern_cache_put_checked(ctxs_store *store, uint64_t key0, uint64_t key1, uint64_t id);
 
+/* One entry of those caches (intern.c, "key cache"): a seqlock. Its layout
+ * and its read are here, not in intern.h, so that the Swift layer's probe
+ * of the first cache (ctxs_swift_key_cache_find) is inline: through
+ * ctxs_intern_cache_find, the call, its wrapper and the id passed back
+ * through memory cost about 50 instructions of a read by name's 419
+ * (callgrind, `get-name`). */
+typedef struct ctxs_key_cache_entry {
+    _Atomic uint64_t version; /* even: stable; odd: a writer is filling the entry */
+    _Atomic uint64_t key0;    /* the caller's key, word 0 */
+    _Atomic uint64_t key1;    /* word 1 */
+    _Atomic uint64_t value;   /* the id (cache) or the name's address (checked); 0: empty */
+} ctxs_key_cache_entry;
+
+#define CTXS_KEY_CACHE_ENTRIES 256u /* entries of the first cache; a power of two */
+
+/* Spreads a key over a table's entries (its top byte; tables have at most
+ * 256). */
+static inline size_t ctxs_key_cache_index(uint64_t key0, uint64_t key1) {
+    uint64_t h = (key0 * UINT64_C(0x9e3779b97f4a7c15) ^ key1) * UINT64_C(0xbf58476d1ce4e5b9);
+    return (size_t)(h >> 56);
+}
+
+/* The value `e` holds for exactly (key0, key1), read consistently; 0 if it
+ * holds another key, is empty, or is being written. */
+static inline uint64_t ctxs_key_cache_read(ctxs_key_cache_entry *e, uint64_t key0, uint64_t key1) {
+    uint64_t before = atomic_load_explicit(&e->version, memory_order_acquire);
+    uint64_t k0 = atomic_load_explicit(&e->key0, memory_order_relaxed);
+    uint64_t k1 = atomic_load_explicit(&e->key1, memory_order_relaxed);
+    uint64_t value = atomic_load_explicit(&e->value, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t after = atomic_load_explicit(&e->version, memory_order_relaxed);
+    if ((before & 1) != 0 || before != after || k0 != key0 || k1 != key1) return 0;
+    return value;
+}
+
+/* The store's first cache (CTXS_KEY_CACHE_ENTRIES entries, the table of
+ * ctxs_intern_cache_find), which lives as long as the store. */
+ctxs_key_cache_entry *ctxs_intern_cache_table(ctxs_store *store);
+
 /* Borrowed maps, for a scope nested in another that outlives it (the
  * Swift layer's `run(inheriting: .copy)`): the new scope starts from the
  * enclosing scope's map without counting a reference to it.
@@ -197,6 +236,40 @@ static inline int ctxs_swift_string_keys_get(void) {
 
 static inline void ctxs_swift_string_keys_publish(int on) {
     atomic_store_explicit(&ctxs_swift_string_keys, on, memory_order_relaxed);
+}
+
+/* 1 once the Swift layer has checked that a class's metadata holds its
+ * superclass in its second word (`_checkClassLayout`), which it then reads
+ * to tell its boxes from other objects; 0 until then, or for good if the
+ * check failed. */
+extern _Atomic int ctxs_swift_class_layout;
+
+static inline int ctxs_swift_class_layout_get(void) {
+    return atomic_load_explicit(&ctxs_swift_class_layout, memory_order_relaxed);
+}
+
+static inline void ctxs_swift_class_layout_publish(int on) {
+    atomic_store_explicit(&ctxs_swift_class_layout, on, memory_order_relaxed);
+}
+
+/* The Swift store's first key cache (ctxs_intern_cache_table), published
+ * by the Swift layer once it has checked how it keys strings (so also
+ * NULL, for good, where that check failed). A read by name probes it
+ * with ctxs_swift_key_cache_find. */
+extern _Atomic(ctxs_key_cache_entry *_Nullable) ctxs_swift_key_cache;
+
+static inline void ctxs_swift_key_cache_publish(ctxs_key_cache_entry *table) {
+    atomic_store_explicit(&ctxs_swift_key_cache, table, memory_order_release);
+}
+
+/* ctxs_intern_cache_find on the published cache, inline: the id of the
+ * name keyed (key0, key1), or 0 (ids are never 0) on a miss or before the
+ * cache is published. The same promise as ctxs_intern_cache_find's. */
+static inline uint64_t ctxs_swift_key_cache_find(uint64_t key0, uint64_t key1) {
+    ctxs_key_cache_entry *table = atomic_load_explicit(&ctxs_swift_key_cache, memory_order_acquire);
+    if (table == NULL) return 0;
+    return ctxs_key_cache_read(
+        &table[ctxs_key_cache_index(key0, key1) & (CTXS_KEY_CACHE_ENTRIES - 1)], key0, key1);
 }
 
 CTXS_ASSUME_NONNULL_END
