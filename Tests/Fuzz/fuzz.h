@@ -54,6 +54,8 @@ typedef struct fz_slot {
      * "Untouched slots"): */
     model_contents first; /* plain: those contents */
     bool touched;         /* plain: written since made or reset; chained: always */
+    bool first_over;      /* plain: `first` may hold more than the first map does (a copy
+                             made touched: see fz_op_slot_copy) */
     int lender;           /* object whose first map this slot borrows (taken by
                              ctxs_thread_spare_take_borrowing, until it owns it), or -1 */
 } fz_slot;
@@ -153,6 +155,8 @@ fz_outcome fz_op_spare_take(fz_state *st, fz_reader *r);
  * ctxs_thread_spare_take_borrowing. */
 fz_outcome fz_op_spare_recycle(fz_state *st, fz_reader *r);
 fz_outcome fz_op_spare_take_borrowing(fz_state *st, fz_reader *r);
+/* ctxs_slot_copy (`.copy` scopes), into a new slot or a recycled one. */
+fz_outcome fz_op_slot_copy(fz_state *st, fz_reader *r);
 /* Every slot that borrows object i's first map takes a reference of its
  * own (ctxs_slot_own_base), as the Swift layer makes sure of before a
  * lender ends: called before object i is released for good or recycled. */

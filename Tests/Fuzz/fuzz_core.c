@@ -177,6 +177,7 @@ void fz_written(fz_state *st, int i) {
 void fz_slot_started(fz_state *st, int i) {
     st->slots[i].first = st->slots[i].layer;
     st->slots[i].touched = st->slots[i].parent >= 0;
+    st->slots[i].first_over = false;
 }
 
 /* ------------------------------------------------------------- map ops */
@@ -673,6 +674,7 @@ static const operation operations[] = {
     {"spare_recycle", fz_op_spare_recycle},
     {"spare_take_borrowing", fz_op_spare_take_borrowing},
     {"lifecycle_invalid", fz_op_lifecycle_invalid},
+    {"slot_copy", fz_op_slot_copy},
 };
 #define OPERATION_COUNT (sizeof operations / sizeof operations[0])
 

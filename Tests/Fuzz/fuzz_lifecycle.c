@@ -1,7 +1,7 @@
 /*
  * fuzz_lifecycle.c: the slot-lifecycle operations of the fuzzer (see
- * fuzz.h): ctxs_slot_adopt, ctxs_slot_recycle, ctxs_slot_reset and the
- * thread's spare, ctxs_thread_spare_put and ctxs_thread_spare_take, and the
+ * fuzz.h): ctxs_slot_adopt, ctxs_slot_copy, ctxs_slot_recycle,
+ * ctxs_slot_reset and the thread's spare, ctxs_thread_spare_put and ctxs_thread_spare_take, and the
  * Swift layer's fused pair, ctxs_thread_spare_recycle and
  * ctxs_thread_spare_take_borrowing.
  *
@@ -125,6 +125,61 @@ fz_outcome fz_op_slot_adopt(fz_state *st, fz_reader *r) {
     st->slots[i].layer = contents;
     fz_slot_started(st, i);
     fz_slot_handle_set(st, dst, i);
+    fz_touch(st, i, -1);
+    return FZ_DONE;
+}
+
+/* A copy holds what `from` holds (its merged contents, for a chained slot),
+ * in a new slot or in a recycled one. Whether it starts touched is the
+ * core's choice: it is when `from` had entries pending (slot.c), which the
+ * model does not track. So the model asks the copy (ctxs_slot_borrow_base),
+ * after checking what must hold: a copy of a chained or untouched slot is
+ * untouched. A touched copy's first contents are then taken to be all of
+ * its contents, a superset of its map's (first_over): the checks then
+ * count on them only for the references a slot may hold or release, not
+ * for those it must hold. */
+fz_outcome fz_op_slot_copy(fz_state *st, fz_reader *r) {
+    int f = st->slot_handles[fz_handle(r)];
+    unsigned dst = fz_handle(r);
+    uint8_t mode = fz_next(r);
+    if (f < 0 || st->slots[f].recycled) return FZ_SKIPPED;
+    int into = -1; /* a recycled slot that only a handle holds, or a new one */
+    if (mode & 1) {
+        into = st->slot_handles[(mode >> 1) % FZ_HANDLES];
+        if (into < 0 || !st->slots[into].recycled || st->slots[into].refs != 1) return FZ_SKIPPED;
+    }
+    int i = into >= 0 ? into : fz_slot_free_index(st);
+    if (i < 0) return FZ_SKIPPED;
+    fz_slot *from = &st->slots[f];
+    model_contents contents;
+    fz_slot_contents(st, f, &contents);
+    ctxs_statistics before = stats_now(st);
+    ctxs_slot *slot =
+        ctxs_slot_copy(st->store, from->slot, into >= 0 ? st->slots[into].slot : NULL);
+    if (slot == NULL) return fz_failed(st, CTXS_ENOMEM, "ctxs_slot_copy");
+    ctxs_statistics after = stats_now(st);
+    FZ_ASSERT(st, into < 0 || slot == st->slots[into].slot,
+              "ctxs_slot_copy into a recycled slot returned another slot");
+    FZ_ASSERT(st,
+              after.live_slots == before.live_slots + (into < 0) &&
+                  after.spare_slots == before.spare_slots &&
+                  after.interned_keys == before.interned_keys,
+              "ctxs_slot_copy: slots %zu->%zu spares %zu->%zu names %zu->%zu", before.live_slots,
+              after.live_slots, before.spare_slots, after.spare_slots, before.interned_keys,
+              after.interned_keys);
+    ctxs_map *base = NULL;
+    bool untouched = ctxs_slot_borrow_base(slot, &base) == 1;
+    FZ_ASSERT(st, untouched || (from->parent < 0 && from->touched), "a copy of a%s slot is touched",
+              from->parent >= 0 ? " chained" : "n untouched");
+    if (into < 0) fz_slot_register(st, i, slot, -1);
+    fz_slot *s = &st->slots[i];
+    s->recycled = false;
+    s->layer = contents;
+    fz_written(st, i); /* for a recycled slot: snapshots of its last life are stale */
+    fz_slot_started(st, i);
+    s->touched = !untouched;
+    s->first_over = !untouched;
+    if (into < 0) fz_slot_handle_set(st, dst, i);
     fz_touch(st, i, -1);
     return FZ_DONE;
 }
