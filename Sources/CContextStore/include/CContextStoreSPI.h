@@ -132,6 +132,19 @@ static inline uint64_t ctxs_key_cache_read(ctxs_key_cache_entry *e, uint64_t key
  * ctxs_intern_cache_find), which lives as long as the store. */
 ctxs_key_cache_entry *ctxs_intern_cache_table(ctxs_store *store);
 
+/* How many new keys a plain slot keeps pending (written, not yet in its
+ * map; see slot.c): a scope's first writes allocate nothing. */
+#define CTXS_SLOT_PENDING 4
+
+/* ctxs_slot_copy: for the Swift layer's `.copy` scopes, a plain slot
+ * holding what `from` holds now, with its pending entries copied rather
+ * than moved into a map first (each value retained once more). Made in
+ * `recycled` (a slot ctxs_slot_recycle emptied; reset here) when given,
+ * else a new slot. Returns the slot (+1 when new; `recycled` keeps the
+ * caller's reference), or NULL when out of memory (nothing changed). */
+ctxs_slot *_Nullable ctxs_slot_copy(ctxs_store *store, ctxs_slot *from,
+                                    ctxs_slot *_Nullable recycled);
+
 /* Borrowed maps, for a scope nested in another that outlives it (the
  * Swift layer's `run(inheriting: .copy)`): the new scope starts from the
  * enclosing scope's map without counting a reference to it.
@@ -147,18 +160,6 @@ ctxs_key_cache_entry *ctxs_intern_cache_table(ctxs_store *store);
  * (nothing if it borrows none), so that it may outlive the lender; call it
  * while the lender is still alive, before a slot that could not be
  * recycled goes on without it. Thread-safe. */
-/* How many new keys a plain slot keeps pending (written, not yet in its
- * map; see slot.c): a scope's first writes allocate nothing. */
-#define CTXS_SLOT_PENDING 4
-
-/* ctxs_slot_copy: for the Swift layer's `.copy` scopes, a plain slot
- * holding what `from` holds now, with its pending entries copied rather
- * than moved into a map first (each value retained once more). Made in
- * `recycled` (a slot ctxs_slot_recycle emptied; reset here) when given,
- * else a new slot. Returns the slot (+1 when new; `recycled` keeps the
- * caller's reference), or NULL when out of memory (nothing changed). */
-ctxs_slot *_Nullable ctxs_slot_copy(ctxs_store *store, ctxs_slot *from,
-                                    ctxs_slot *_Nullable recycled);
 int ctxs_slot_borrow_base(ctxs_slot *slot, ctxs_map *_Nullable *_Nonnull base);
 int ctxs_slot_reset_borrowed(ctxs_slot *slot, ctxs_map *map);
 void ctxs_slot_own_base(ctxs_slot *slot);
