@@ -66,8 +66,16 @@ func _isTriviallyNFC(_ bytes: UnsafeRawBufferPointer) -> Bool {
 /// the same key are the same string, so they have the same name bytes.
 @inlinable @inline(__always)
 func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
-    guard let words = _stringWords(name), words.1 & (_isSmallBit | _isImmortalBit) != 0 else { return nil }
+    guard let words = _stringWords(name), _wordsFixBytes(words) else { return nil }
     return words
+}
+
+/// Whether a String's two words determine its bytes (a small or an
+/// immortal string): what makes them a `_cacheKey`, and what `_Store.lookup`
+/// tests before it probes the cache inline.
+@inlinable @inline(__always)
+func _wordsFixBytes(_ words: (UInt64, UInt64)) -> Bool {
+    words.1 & (_isSmallBit | _isImmortalBit) != 0
 }
 
 /// A heap string's cache key: its two words, which do not fix its bytes:
@@ -80,7 +88,7 @@ func _cacheKey(_ name: String) -> (UInt64, UInt64)? {
 /// `_cacheKey` keys.
 @inlinable @inline(__always)
 func _checkedCacheKey(_ name: String) -> (UInt64, UInt64)? {
-    guard let words = _stringWords(name), words.1 & (_isSmallBit | _isImmortalBit) == 0 else { return nil }
+    guard let words = _stringWords(name), !_wordsFixBytes(words) else { return nil }
     return words
 }
 

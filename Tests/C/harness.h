@@ -209,6 +209,7 @@ void test_in_place(harness *h);
 /* test_slots.c */
 void test_slot_model(harness *h);
 void test_slot_pending(harness *h);
+void test_slot_copy_failure(harness *h);
 void test_slot_borrow(harness *h);
 void test_slots_plain(harness *h);
 void test_slot_untouched(harness *h);

@@ -45,6 +45,7 @@ static const struct {
     {"model", test_model},
     {"slot_model", test_slot_model},
     {"slot_pending", test_slot_pending},
+    {"slot_copy_failure", test_slot_copy_failure},
     {"slot_borrow", test_slot_borrow},
     {"refcount", test_refcount},
     {"alloc_failure", test_alloc_failure},

@@ -1,9 +1,9 @@
 /*
  * fuzz_lifecycle.c: the slot-lifecycle operations of the fuzzer (see
  * fuzz.h): ctxs_slot_adopt, ctxs_slot_copy, ctxs_slot_recycle,
- * ctxs_slot_reset and the thread's spare, ctxs_thread_spare_put and ctxs_thread_spare_take, and the
- * Swift layer's fused pair, ctxs_thread_spare_recycle and
- * ctxs_thread_spare_take_borrowing.
+ * ctxs_slot_reset and the thread's spare, ctxs_thread_spare_put and
+ * ctxs_thread_spare_take, and the Swift layer's fused pair,
+ * ctxs_thread_spare_recycle and ctxs_thread_spare_take_borrowing.
  *
  * A slot taken borrowing holds no reference to its lender's first map, so
  * the lender must outlive it: as the Swift layer does (a `run` scope ends
@@ -156,7 +156,12 @@ fz_outcome fz_op_slot_copy(fz_state *st, fz_reader *r) {
     ctxs_statistics before = stats_now(st);
     ctxs_slot *slot =
         ctxs_slot_copy(st->store, from->slot, into >= 0 ? st->slots[into].slot : NULL);
-    if (slot == NULL) return fz_failed(st, CTXS_ENOMEM, "ctxs_slot_copy");
+    if (slot == NULL) { /* the store as it was: fz_census_same checks the rest */
+        ctxs_map *none = NULL;
+        FZ_ASSERT(st, into < 0 || ctxs_slot_borrow_base(st->slots[into].slot, &none) == 0,
+                  "a failed ctxs_slot_copy left its recycled slot reset");
+        return fz_failed(st, CTXS_ENOMEM, "ctxs_slot_copy");
+    }
     ctxs_statistics after = stats_now(st);
     FZ_ASSERT(st, into < 0 || slot == st->slots[into].slot,
               "ctxs_slot_copy into a recycled slot returned another slot");
