@@ -102,6 +102,16 @@ static void values_release(ctxs_heap *heap, void **values, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) ctxs_value_release(heap, values[i]);
 }
 
+/* Moves the slot's pending values into `values` and empties its entries
+ * (under its lock, or by its only holder). Returns how many it moved; they
+ * are the caller's to release (values_release) once no lock is held. */
+static inline uint32_t pending_take(ctxs_slot *slot, void *values[CTXS_SLOT_PENDING]) {
+    uint32_t n = slot->pending;
+    memcpy(values, slot->pending_values, n * sizeof(void *));
+    slot->pending = 0;
+    return n;
+}
+
 static void lineage_release(ctxs_heap *heap, ctxs_lineage *lineage) {
     if (lineage == NULL) return;
     if (atomic_fetch_sub_explicit(&lineage->refs, 1, memory_order_acq_rel) == 1) {
@@ -241,8 +251,7 @@ void ctxs_slot_release(ctxs_slot *slot) {
         void *memo = slot->memo;
         ctxs_heap *heap = slot->heap;
         void *pending[CTXS_SLOT_PENDING];
-        uint32_t npending = slot->pending;
-        memcpy(pending, slot->pending_values, npending * sizeof(void *));
+        uint32_t npending = pending_take(slot, pending);
         ctxs_free(heap, slot, sizeof *slot, CTXS_KIND_SLOT);
         values_release(heap, pending, npending);
         if (map != NULL) ctxs_map_release(map);
@@ -278,9 +287,7 @@ int ctxs_slot_recycle(ctxs_slot *slot) {
     ctxs_lineage *lineage = slot->lineage;
     void *memo = slot->memo;
     void *pending[CTXS_SLOT_PENDING];
-    uint32_t npending = slot->pending;
-    memcpy(pending, slot->pending_values, npending * sizeof(void *));
-    slot->pending = 0;
+    uint32_t npending = pending_take(slot, pending);
     slot->map = NULL;
     atomic_store_explicit(&slot->base, NULL, memory_order_relaxed);
     atomic_store_explicit(&slot->borrowed, false, memory_order_relaxed);
@@ -618,9 +625,8 @@ static int flush_locked(ctxs_slot *slot, flushed *out) {
 
 /* Empties the pending entries under the lock, for clear and replace. */
 static inline flushed pending_drop_locked(ctxs_slot *slot) {
-    flushed dropped = {.count = slot->pending};
-    memcpy(dropped.values, slot->pending_values, slot->pending * sizeof(void *));
-    slot->pending = 0;
+    flushed dropped = {.count = 0};
+    dropped.count = pending_take(slot, dropped.values);
     return dropped;
 }
 

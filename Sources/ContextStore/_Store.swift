@@ -26,9 +26,8 @@ struct _Store: @unchecked Sendable {
         guard let raw = ctxs_store_create(&options) else {
             fatalError("ContextStore: cannot create the context store (out of memory)")
         }
-        let stringKeys = _checkStringKeys()
-        ctxs_swift_string_keys_publish(stringKeys ? 1 : 0)
-        if stringKeys { ctxs_swift_key_cache_publish(ctxs_intern_cache_table(raw)) }
+        // Turns string keys on (`ctxs_swift_string_keys_get`).
+        if _checkStringKeys() { ctxs_swift_key_cache_publish(ctxs_intern_cache_table(raw)) }
         ctxs_swift_class_layout_publish(_checkClassLayout() ? 1 : 0)
         ctxs_swift_store_publish(raw)
         return _Store(raw: raw)

@@ -322,3 +322,10 @@ void pool_drop(tracker **pool, size_t n) {
         tv_drop(pool[i]);
     }
 }
+
+bool slot_holds(harness *h, ctxs_slot *slot, uint64_t key, void *want) {
+    void *got = NULL;
+    int found = ctxs_slot_find(slot, key, &got);
+    if (got != NULL) tv_put(h, got);
+    return found == 1 && got == want;
+}

@@ -162,6 +162,8 @@ ctxs_map *map_from_model(harness *h, const model *m);
 ctxs_map *map_copy(harness *h, const ctxs_map *map);
 
 /* Replaces *map by its assoc with key -> value; false when that fails. */
+/* Whether `slot` holds `want` under `key` (the read's reference goes back). */
+bool slot_holds(harness *h, ctxs_slot *slot, uint64_t key, void *want);
 bool assoc_in_place(ctxs_map **map, uint64_t key, void *value);
 
 bool without_in_place(ctxs_map **map, uint64_t key);

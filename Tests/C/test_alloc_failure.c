@@ -423,3 +423,70 @@ void test_alloc_failure(harness *h) {
     for (int i = 0; i < NV; i++) tv_drop(v[i]);
     tv_drop(nv);
 }
+
+/* ctxs_slot_copy that cannot allocate returns NULL and changes nothing,
+ * whichever of its allocations fails: from a plain slot with entries
+ * pending, from a chained one (whose merged contents it snapshots), and
+ * into a recycled slot. */
+void test_slot_copy_failure(harness *h) {
+    ctxs_store *s = h->store;
+    tracker *a = tv_new(h, 1), *b = tv_new(h, 2);
+    ctxs_slot *plain = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(plain != NULL);
+    for (uint64_t k = 0; k < 40; k++) REQUIRE(ctxs_slot_assoc(plain, k, a) == CTXS_OK);
+    ctxs_map *frozen = NULL; /* moves the pending entries; then some more */
+    REQUIRE(ctxs_slot_snapshot(plain, &frozen) == CTXS_OK);
+    ctxs_map_release(frozen);
+    for (uint64_t k = 100; k < 103; k++) REQUIRE(ctxs_slot_assoc(plain, k, b) == CTXS_OK);
+    ctxs_slot *chained = ctxs_slot_create(s, NULL, plain);
+    REQUIRE(chained != NULL);
+    for (uint64_t k = 200; k < 210; k++) REQUIRE(ctxs_slot_assoc(chained, k, b) == CTXS_OK);
+    REQUIRE(ctxs_slot_without(chained, 3) == CTXS_OK);
+    ctxs_slot *spare = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(spare != NULL);
+    REQUIRE(ctxs_slot_recycle(spare) == 1);
+
+    struct {
+        ctxs_slot *from, *into;
+        const char *what;
+        size_t count;    /* what the copy holds */
+        uint64_t points; /* allocations it makes at least: the slot; the merge */
+    } cases[] = {
+        {plain, NULL, "a copy of a plain slot", 43, 1},
+        {chained, NULL, "a copy of a chained slot", 52, 2},
+        {chained, spare, "a copy of a chained slot into a recycled slot", 52, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ctxs_slot *copy = NULL;
+        uint64_t point = 1;
+        for (; point < 256; point++) {
+            probe before = probe_take(h);
+            ctxs_store_fail_allocation(s, point);
+            copy = ctxs_slot_copy(s, cases[c].from, cases[c].into);
+            ctxs_store_fail_allocation(s, 0);
+            if (copy != NULL) break;
+            /* A failed copy of pending entries retains them and lets go. */
+            PROBE_SAME_NET(h, &before, cases[c].what, point);
+            void *got = NULL;
+            CHECK(ctxs_slot_find(cases[c].from, 3, &got) == (cases[c].from == plain));
+            if (got != NULL) tv_put(h, got);
+        }
+        REQUIRE(copy != NULL);
+        CHECKF(point > cases[c].points, "%s failed at only %llu points", cases[c].what,
+               ull(point - 1));
+        CHECK(cases[c].into == NULL || copy == cases[c].into);
+        ctxs_map *contents = NULL;
+        REQUIRE(ctxs_slot_snapshot(copy, &contents) == CTXS_OK);
+        CHECKF(ctxs_map_count(contents) == cases[c].count, "%s holds %zu entries", cases[c].what,
+               ctxs_map_count(contents));
+        ctxs_map_release(contents);
+        if (cases[c].into == NULL) ctxs_slot_release(copy);
+    }
+    ctxs_slot_release(spare);
+    ctxs_slot_release(chained);
+    ctxs_slot_release(plain);
+    CHECK_EQ(atomic_load(&a->releases), atomic_load(&a->retains));
+    CHECK_EQ(atomic_load(&b->releases), atomic_load(&b->retains));
+    tv_drop(a);
+    tv_drop(b);
+}

@@ -495,14 +495,12 @@ void test_slot_pending(harness *h) {
     CHECK_EQ(ctxs_store_allocation_count(s) - before, 0);
     CHECK_EQ(stats_of(s).live_values, values + CTXS_SLOT_PENDING);
     for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) {
-        CHECK(ctxs_slot_find(slot, k, &got) == 1 && got == a);
-        if (got != NULL) tv_put(h, got);
+        CHECK(slot_holds(h, slot, k, a));
     }
     /* One more goes to the map. */
     CHECK_EQ(ctxs_slot_assoc(slot, 100, b), CTXS_OK);
     CHECK(ctxs_store_allocation_count(s) - before > 0);
-    CHECK(ctxs_slot_find(slot, 100, &got) == 1 && got == b);
-    if (got != NULL) tv_put(h, got);
+    CHECK(slot_holds(h, slot, 100, b));
 
     /* A pending value given up by a write or a removal is released at once. */
     CHECK_EQ(ctxs_slot_assoc(slot, 0, c), CTXS_OK);
@@ -518,24 +516,18 @@ void test_slot_pending(harness *h) {
     ctxs_slot *copy = ctxs_slot_copy(s, slot, NULL);
     REQUIRE(copy != NULL);
     CHECK_EQ(stats_of(s).live_values, held + CTXS_SLOT_PENDING - 1); /* its own references */
-    CHECK(ctxs_slot_find(copy, 1, &got) == 1 && got == a);
-    if (got != NULL) tv_put(h, got);
+    CHECK(slot_holds(h, copy, 1, a));
     CHECK_EQ(ctxs_slot_assoc(copy, 1, e), CTXS_OK);
     CHECK_EQ(ctxs_slot_assoc(slot, 2, e), CTXS_OK);
-    CHECK(ctxs_slot_find(slot, 1, &got) == 1 && got == a);
-    if (got != NULL) tv_put(h, got);
-    CHECK(ctxs_slot_find(copy, 2, &got) == 1 && got == a);
-    if (got != NULL) tv_put(h, got);
-    CHECK(ctxs_slot_find(copy, 1, &got) == 1 && got == e);
-    if (got != NULL) tv_put(h, got);
+    CHECK(slot_holds(h, slot, 1, a));
+    CHECK(slot_holds(h, copy, 2, a));
+    CHECK(slot_holds(h, copy, 1, e));
 
     /* A chained child sees the pending entries (they move to the map). */
     ctxs_slot *child = ctxs_slot_create(s, NULL, slot);
     REQUIRE(child != NULL);
-    CHECK(ctxs_slot_find(child, 2, &got) == 1 && got == e);
-    if (got != NULL) tv_put(h, got);
-    CHECK(ctxs_slot_find(child, 3, &got) == 1 && got == a);
-    if (got != NULL) tv_put(h, got);
+    CHECK(slot_holds(h, child, 2, e));
+    CHECK(slot_holds(h, child, 3, a));
     ctxs_slot_release(child);
 
     /* A snapshot that cannot allocate changes nothing. */
@@ -557,8 +549,7 @@ void test_slot_pending(harness *h) {
         CHECK_EQ(status, CTXS_ENOMEM);
         CHECK_EQ(stats_of(s).live_values, live);
         for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) {
-            CHECK(ctxs_slot_find(fresh, 7 + k, &got) == 1 && got == moved[k]);
-            if (got != NULL) tv_put(h, got);
+            CHECK(slot_holds(h, fresh, 7 + k, moved[k]));
         }
     }
     CHECKF(point > CTXS_SLOT_PENDING, "the move failed at only %llu points", ull(point - 1));
@@ -570,8 +561,7 @@ void test_slot_pending(harness *h) {
      * the key replaces it in the map (the snapshot keeps its own). */
     CHECK_EQ(ctxs_slot_assoc(fresh, 7, d), CTXS_OK);
     CHECK(ctxs_map_find(snap, 7, &got) == 1 && got == b); /* borrowed */
-    CHECK(ctxs_slot_find(fresh, 7, &got) == 1 && got == d);
-    if (got != NULL) tv_put(h, got);
+    CHECK(slot_holds(h, fresh, 7, d));
     ctxs_map_release(snap);
     ctxs_slot_release(fresh);
 
@@ -584,84 +574,4 @@ void test_slot_pending(harness *h) {
     for (size_t i = 0; i < 5; i++)
         CHECK_EQ(atomic_load(&all[i]->releases), atomic_load(&all[i]->retains));
     for (size_t i = 0; i < 5; i++) tv_drop(all[i]);
-}
-
-/* Same figures, or say which differ. */
-static void check_same_stats(const ctxs_statistics *a, const ctxs_statistics *b, const char *what,
-                             uint64_t point) {
-    CHECKF(a->live_roots == b->live_roots && a->live_nodes == b->live_nodes &&
-               a->live_values == b->live_values && a->live_slots == b->live_slots &&
-               a->bytes_in_use == b->bytes_in_use,
-           "%s, allocation %llu failing: roots %zu->%zu nodes %zu->%zu values %zu->%zu slots "
-           "%zu->%zu bytes %zu->%zu",
-           what, ull(point), a->live_roots, b->live_roots, a->live_nodes, b->live_nodes,
-           a->live_values, b->live_values, a->live_slots, b->live_slots, a->bytes_in_use,
-           b->bytes_in_use);
-}
-
-/* ctxs_slot_copy that cannot allocate returns NULL and changes nothing,
- * whichever of its allocations fails: from a plain slot with entries
- * pending, from a chained one (whose merged contents it snapshots), and
- * into a recycled slot. */
-void test_slot_copy_failure(harness *h) {
-    ctxs_store *s = h->store;
-    tracker *a = tv_new(h, 1), *b = tv_new(h, 2);
-    ctxs_slot *plain = ctxs_slot_create(s, NULL, NULL);
-    REQUIRE(plain != NULL);
-    for (uint64_t k = 0; k < 40; k++) REQUIRE(ctxs_slot_assoc(plain, k, a) == CTXS_OK);
-    ctxs_map *frozen = NULL; /* moves the pending entries; then some more */
-    REQUIRE(ctxs_slot_snapshot(plain, &frozen) == CTXS_OK);
-    ctxs_map_release(frozen);
-    for (uint64_t k = 100; k < 103; k++) REQUIRE(ctxs_slot_assoc(plain, k, b) == CTXS_OK);
-    ctxs_slot *chained = ctxs_slot_create(s, NULL, plain);
-    REQUIRE(chained != NULL);
-    for (uint64_t k = 200; k < 210; k++) REQUIRE(ctxs_slot_assoc(chained, k, b) == CTXS_OK);
-    REQUIRE(ctxs_slot_without(chained, 3) == CTXS_OK);
-    ctxs_slot *spare = ctxs_slot_create(s, NULL, NULL);
-    REQUIRE(spare != NULL);
-    REQUIRE(ctxs_slot_recycle(spare) == 1);
-
-    struct {
-        ctxs_slot *from, *into;
-        const char *what;
-        size_t count;    /* what the copy holds */
-        uint64_t points; /* allocations it makes at least: the slot; the merge */
-    } cases[] = {
-        {plain, NULL, "a copy of a plain slot", 43, 1},
-        {chained, NULL, "a copy of a chained slot", 52, 2},
-        {chained, spare, "a copy of a chained slot into a recycled slot", 52, 0},
-    };
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        ctxs_slot *copy = NULL;
-        uint64_t point = 1;
-        for (; point < 256; point++) {
-            ctxs_statistics before = stats_of(s);
-            ctxs_store_fail_allocation(s, point);
-            copy = ctxs_slot_copy(s, cases[c].from, cases[c].into);
-            ctxs_store_fail_allocation(s, 0);
-            if (copy != NULL) break;
-            ctxs_statistics after = stats_of(s);
-            check_same_stats(&before, &after, cases[c].what, point);
-            void *got = NULL;
-            CHECK(ctxs_slot_find(cases[c].from, 3, &got) == (cases[c].from == plain));
-            if (got != NULL) tv_put(h, got);
-        }
-        REQUIRE(copy != NULL);
-        CHECKF(point > cases[c].points, "%s failed at only %llu points", cases[c].what,
-               ull(point - 1));
-        CHECK(cases[c].into == NULL || copy == cases[c].into);
-        ctxs_map *contents = NULL;
-        REQUIRE(ctxs_slot_snapshot(copy, &contents) == CTXS_OK);
-        CHECKF(ctxs_map_count(contents) == cases[c].count, "%s holds %zu entries", cases[c].what,
-               ctxs_map_count(contents));
-        ctxs_map_release(contents);
-        if (cases[c].into == NULL) ctxs_slot_release(copy);
-    }
-    ctxs_slot_release(spare);
-    ctxs_slot_release(chained);
-    ctxs_slot_release(plain);
-    CHECK_EQ(atomic_load(&a->releases), atomic_load(&a->retains));
-    CHECK_EQ(atomic_load(&b->releases), atomic_load(&b->retains));
-    tv_drop(a);
-    tv_drop(b);
 }

@@ -226,19 +226,6 @@ static inline void ctxs_swift_store_publish(ctxs_store *store) {
     atomic_store_explicit(&ctxs_swift_store, store, memory_order_release);
 }
 
-/* 1 once the Swift layer has checked, on this platform, how it derives
- * name cache keys from strings (see ctxs_intern_cache_find); 0 until then,
- * or for good if the check failed. */
-extern _Atomic int ctxs_swift_string_keys;
-
-static inline int ctxs_swift_string_keys_get(void) {
-    return atomic_load_explicit(&ctxs_swift_string_keys, memory_order_relaxed);
-}
-
-static inline void ctxs_swift_string_keys_publish(int on) {
-    atomic_store_explicit(&ctxs_swift_string_keys, on, memory_order_relaxed);
-}
-
 /* 1 once the Swift layer has checked that a class's metadata holds its
  * superclass in its second word (`_checkClassLayout`), which it then reads
  * to tell its boxes from other objects; 0 until then, or for good if the
@@ -261,6 +248,14 @@ extern _Atomic(ctxs_key_cache_entry *_Nullable) ctxs_swift_key_cache;
 
 static inline void ctxs_swift_key_cache_publish(ctxs_key_cache_entry *table) {
     atomic_store_explicit(&ctxs_swift_key_cache, table, memory_order_release);
+}
+
+/* 1 once the Swift layer has checked, on this platform, how it reads a
+ * String's words (the name cache's keys, and the strings it stores in a
+ * tagged word): it publishes its key cache then, so the published table
+ * says it. 0 until then, or for good if the check failed. */
+static inline int ctxs_swift_string_keys_get(void) {
+    return atomic_load_explicit(&ctxs_swift_key_cache, memory_order_relaxed) != NULL;
 }
 
 /* ctxs_intern_cache_find on the published cache, inline: the id of the
