@@ -24,7 +24,7 @@ extension Task where Failure == Never {
         // Safe: `operation` was sent to this initialiser and is sent on to
         // the task exactly once; nothing else here touches it.
         nonisolated(unsafe) let operation = operation
-        self = TaskContext._binding.withValue(scope) { Task(priority: priority, operation: operation) }
+        self = _withBinding(scope) { Task(priority: priority, operation: operation) }
     }
 }
 
@@ -48,6 +48,6 @@ extension Task where Failure == any Error {
         // Safe: `operation` was sent to this initialiser and is sent on to
         // the task exactly once; nothing else here touches it.
         nonisolated(unsafe) let operation = operation
-        self = TaskContext._binding.withValue(scope) { Task(priority: priority, operation: operation) }
+        self = _withBinding(scope) { Task(priority: priority, operation: operation) }
     }
 }

@@ -39,3 +39,24 @@ func _boundSlot() -> OpaquePointer? {
     let object = stored.load(as: UnsafeRawPointer.self)
     return Unmanaged<_Scope>.fromOpaque(object)._withUnsafeGuaranteedRef { $0.slot }
 }
+
+/// Runs `body` with `scope` bound to `TaskContext._binding`, as
+/// `_binding.withValue(scope, operation: body)` does, except that the binding
+/// takes over the caller's reference to `scope` instead of adding one of its
+/// own: for a scope made only to be bound, one atomic increment and one
+/// decrement fewer. The push and pop (CContextStoreSPI.h) are the runtime
+/// calls that `withValue` itself makes. (Ratios, `task-copy` ÷ its floor,
+/// four interleaved runs of 21 rounds on one CPU: 1.055, 1.072, 1.049,
+/// 1.053 with `withValue`; 1.038, 1.036, 1.044, 1.054 with this.)
+@inlinable @inline(__always)
+func _withBinding<R>(_ scope: consuming _Scope, _ body: () throws -> R) rethrows -> R {
+    // Reading `_binding` runs its initialiser, which publishes the key.
+    let key = UnsafeRawPointer(Unmanaged.passUnretained(TaskContext._binding).toOpaque())
+    // The push moves the reference out of `object`, which therefore holds it
+    // as a raw pointer: the caller's +1, handed over, not released here.
+    var object = Unmanaged.passRetained(consume scope).toOpaque()
+    let type = unsafeBitCast(_Scope.self as AnyClass, to: UnsafeRawPointer.self)
+    withUnsafeMutablePointer(to: &object) { ctxs_swift_bind_push(key, $0, type) }
+    defer { ctxs_swift_bind_pop() }
+    return try body()
+}

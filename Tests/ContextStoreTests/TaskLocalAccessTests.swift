@@ -124,6 +124,40 @@ extension ContextStoreTests {
             }
         }
 
+        @Test func aBindingThatTakesItsScopeOver() async {
+            // `_withBinding`, which `Task(inheriting:)` binds with, hands the
+            // caller's reference to the runtime's binding instead of adding
+            // one. Inside it both reads see the scope, a child task copies
+            // the binding, the enclosing binding is back afterwards, and the
+            // scope is freed with its last holder: not leaked, not early.
+            struct Weak: Sendable { weak var scope: _Scope? }
+            let watched = Cell(Weak())
+            let gate = Gate()
+            let (outer, inner, after, child) = TaskContext.run {
+                () -> (Agreement, Agreement, Agreement, Task<Agreement, Never>) in
+                let outer = Agreement()
+                let scope = _Scope.make(.copy, over: _boundSlot())
+                watched.value = Weak(scope: scope)
+                let (inner, child) = _withBinding(scope) {
+                    (
+                        Agreement(),
+                        Task { () -> Agreement in
+                            await gate.wait()
+                            return Agreement()
+                        }
+                    )
+                }
+                return (outer, inner, Agreement(), child)
+            }
+            #expect(outer.isBound && inner.isBound && inner.agrees, "\(inner)")
+            #expect(inner != outer, "bound to the new scope")
+            #expect(after == outer, "the enclosing binding is back")
+            #expect(watched.value.scope != nil, "the child's copy of the binding holds the scope")
+            gate.open()
+            #expect(await child.value == inner)
+            #expect(await eventually { watched.value.scope == nil }, "freed with the child's binding")
+        }
+
         @Test func onAThreadWithASynchronousBinding() async {
             let seen = await onPlainThread { () -> [Agreement] in
                 var seen = [Agreement()]

@@ -213,6 +213,27 @@ static inline void ctxs_swift_binding_key_publish(void *key) {
     atomic_store_explicit(&ctxs_swift_binding_key, key, memory_order_release);
 }
 
+/* The Swift runtime's task-local bind and unbind (libswift_Concurrency),
+ * which `TaskLocal.withValue` lowers to. Their ABI is fixed: the standard
+ * library's inlinable `withValue` calls them. The push takes the task-local's
+ * key, the address of the value to bind (taken over at +1: the runtime moves
+ * it into the binding) and the value's type metadata. Declared here rather
+ * than with `@_silgen_name` in Swift, which warns for names the runtime
+ * reserves. The Swift layer calls them only through ctxs_swift_bind_push and
+ * ctxs_swift_bind_pop, inline, so a C program that includes this header and
+ * calls neither needs no Swift runtime. */
+#if __has_attribute(swiftcall)
+void swift_task_localValuePush(const void *key, void *value, const void *type)
+    __attribute__((swiftcall));
+void swift_task_localValuePop(void) __attribute__((swiftcall));
+
+static inline void ctxs_swift_bind_push(const void *key, void *value, const void *type) {
+    swift_task_localValuePush(key, value, type);
+}
+
+static inline void ctxs_swift_bind_pop(void) { swift_task_localValuePop(); }
+#endif
+
 /* The store the Swift layer uses, published once by its initialiser for the
  * same reason: the scope paths read it on every open and close. NULL until
  * published. */
