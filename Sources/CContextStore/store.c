@@ -27,7 +27,7 @@ _Static_assert(offsetof(ctxs_store, threads) == 0, "thread.c reaches a store's t
 void *_Atomic ctxs_swift_binding_key = NULL;
 ctxs_store *_Atomic ctxs_swift_store = NULL;
 ctxs_key_cache_entry *_Atomic ctxs_swift_key_cache = NULL;
-_Atomic int ctxs_swift_class_layout = 0;
+const void *_Atomic ctxs_swift_box_class = NULL;
 
 const char *ctxs_status_string(int status) {
     switch (status) {

@@ -28,7 +28,7 @@ struct _Store: @unchecked Sendable {
         }
         // Turns string keys on (`ctxs_swift_string_keys_get`).
         if _checkStringKeys() { ctxs_swift_key_cache_publish(ctxs_intern_cache_table(raw)) }
-        ctxs_swift_class_layout_publish(_checkClassLayout() ? 1 : 0)
+        ctxs_swift_box_class_publish(_checkClassLayout() ? unsafeBitCast(_AnyBox.self, to: UnsafeRawPointer.self) : nil)
         ctxs_swift_store_publish(raw)
         return _Store(raw: raw)
     }()

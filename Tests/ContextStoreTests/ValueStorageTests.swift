@@ -90,8 +90,9 @@ extension ContextStoreTests {
         @Test func onlyBoxesAreTakenForBoxes() {
             _ = _Store.raw  // makes the store, which runs the check
             #if _pointerBitWidth(_64) && os(Linux)
-                #expect(_checkClassLayout())
-                #expect(ctxs_swift_class_layout_get() == 1)
+                #expect(_checkSuperclassWord())
+                #expect(_checkExistentialLayout())
+                #expect(ctxs_swift_box_class_get() == unsafeBitCast(_AnyBox.self, to: UnsafeRawPointer.self))
             #endif
             final class Generic<T: Sendable>: Sendable {
                 let value: T
@@ -104,6 +105,33 @@ extension ContextStoreTests {
             for object in boxes { #expect(_box(object) === object, "\(type(of: object))") }
             for object in others { #expect(_box(object) == nil, "\(type(of: object))") }
             #expect(boxes.allSatisfy { _isBoxClass(type(of: $0)) } && !others.contains { _isBoxClass(type(of: $0)) })
+        }
+
+        @Test func aReadByNameHandsOutAReferenceOfItsOwnToAClassInstance() throws {
+            // `get(_:)` writes a class instance's existential itself
+            // (`_anyValueOrNil`): with the instance's dynamic type, and a
+            // reference that the caller owns, neither leaked nor taken
+            // from the store's.
+            let counter = DeinitCounter()
+            let trackedKey = ContextKey<Tracked>("storage.tracked")
+            let rex = Dog("rex")
+            try TaskContext.run {
+                try TaskContext.set(animalKey, rex)
+                try TaskContext.set(trackedKey, Tracked("kept", counter))
+                var held: [any Sendable] = []
+                for _ in 0..<100 {
+                    let animal = TaskContext.get("storage.value")
+                    #expect(animal.map { type(of: $0) } == Dog.self, "the dynamic type, not the key's")
+                    #expect((animal as? Dog) === rex && (animal as? Animal)?.sound == "woof")
+                    let tracked = TaskContext.get("storage.tracked")
+                    #expect((tracked as? Tracked)?.label == "kept")
+                    held += [animal, tracked].compactMap { $0 }
+                }
+                held.removeAll()
+                #expect(counter.count == 0, "the store still holds it")
+                try TaskContext.remove(trackedKey)
+                #expect(counter.count == 1, "released with the store's reference: the reads left none behind")
+            }
         }
 
         @Test func aSubclassInstanceReadsThroughItsSuperclassAndItsOwnClass() throws {

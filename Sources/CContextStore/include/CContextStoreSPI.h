@@ -247,18 +247,21 @@ static inline void ctxs_swift_store_publish(ctxs_store *store) {
     atomic_store_explicit(&ctxs_swift_store, store, memory_order_release);
 }
 
-/* 1 once the Swift layer has checked that a class's metadata holds its
- * superclass in its second word (`_checkClassLayout`), which it then reads
- * to tell its boxes from other objects; 0 until then, or for good if the
- * check failed. */
-extern _Atomic int ctxs_swift_class_layout;
+/* The metadata of the Swift layer's `_AnyBox` class, published once it has
+ * checked (`_checkClassLayout`) that a class's metadata holds its
+ * superclass in its second word, which it then compares with this to tell
+ * its boxes from other objects, and how an existential holds a class
+ * instance, which a read by name then writes itself. NULL until then, or
+ * for good if the check failed. A C global, because Swift code inlined into
+ * another module reaches `_AnyBox`'s metadata through an accessor call. */
+extern _Atomic(const void *_Nullable) ctxs_swift_box_class;
 
-static inline int ctxs_swift_class_layout_get(void) {
-    return atomic_load_explicit(&ctxs_swift_class_layout, memory_order_relaxed);
+static inline const void *_Nullable ctxs_swift_box_class_get(void) {
+    return atomic_load_explicit(&ctxs_swift_box_class, memory_order_relaxed);
 }
 
-static inline void ctxs_swift_class_layout_publish(int on) {
-    atomic_store_explicit(&ctxs_swift_class_layout, on, memory_order_relaxed);
+static inline void ctxs_swift_box_class_publish(const void *_Nullable box_class) {
+    atomic_store_explicit(&ctxs_swift_box_class, box_class, memory_order_relaxed);
 }
 
 /* The Swift store's first key cache (ctxs_intern_cache_table), published
