@@ -40,14 +40,21 @@ extension TaskContext {
     ) -> Value? {
         guard let slot = _readSlot() else { return nil }
         let map = _snapshot(slot)
-        var entry = map.derived
+        // The chain is walked unretained, since `map` holds it (callgrind,
+        // a log line's provider call that finds its metadata: 425 -> 378
+        // instructions).
+        var entry = map.derived.map(Unmanaged.passUnretained)
         var kept = 0
         while let current = entry {
-            // A class-pointer compare, not `as?` (a runtime call).
-            if current.owner === owner, ObjectIdentifier(type(of: current.value)) == ObjectIdentifier(Value.self) {
-                return unsafeDowncast(current.value, to: Value.self)
+            let hit: Value? = current._withUnsafeGuaranteedRef { derived in
+                // A class-pointer compare, not `as?` (a runtime call).
+                guard derived.owner === owner,
+                    ObjectIdentifier(type(of: derived.value)) == ObjectIdentifier(Value.self)
+                else { return nil }
+                return unsafeDowncast(derived.value, to: Value.self)
             }
-            entry = current.next
+            if let hit { return hit }
+            entry = current._withUnsafeGuaranteedRef { $0.next.map(Unmanaged.passUnretained) }
             kept += 1
         }
         let value = derive(TaskContext(_map: map))
