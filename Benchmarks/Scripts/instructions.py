@@ -16,8 +16,8 @@ import sys
 import tempfile
 
 LOW, HIGH = 1_000, 21_000
-DEFAULT = ["get", "get-name", "set-remove", "replace", "run-copy", "first-write", "request-writes", "run-copy-async",
-           "withvalue-async"]
+DEFAULT = ["get", "get-name", "set-remove", "replace", "run-copy", "first-write", "request-writes", "request-snapshot",
+           "run-copy-async", "withvalue-async"]
 
 
 def collected(binary, operation, iterations):

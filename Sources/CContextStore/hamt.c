@@ -575,9 +575,13 @@ void ctxs_displaced_release(ctxs_heap *heap, ctxs_displaced *displaced) {
  * replace by the very same value 351 -> 358, the refcounts now read on the
  * way down.) Returns false, having changed nothing, if it does not apply
  * (an empty map, a shared level, another key in the fragment, a full node);
- * otherwise sets *status (CTXS_ENOMEM: nothing changed). */
-static inline bool put_in_place(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced,
-                                int *status) {
+ * otherwise sets *status (CTXS_ENOMEM: nothing changed). `given`, when
+ * not NULL, is the leaf to insert (retained here), as in assoc: a slot's
+ * flush puts its pending entries into the map it made this way
+ * (`request-snapshot`, a scope's four writes and a snapshot: 4,688 -> 4,178
+ * instructions). */
+CTXS_INLINE bool put_in_place(ctxs_map *map, uint64_t key, void *value, ctxs_leaf *given,
+                              ctxs_displaced *displaced, int *status) {
     ctxs_node *at = map->root;
     uint32_t bit;
     for (unsigned shift = 0;; shift += CTXS_TRIE_BITS) {
@@ -594,17 +598,23 @@ static inline bool put_in_place(ctxs_map *map, uint64_t key, void *value, ctxs_d
     } else {
         ctxs_leaf *found = at->slots[i];
         if (found->key != key) return false; /* it migrates down: the general path */
-        if (found->value == value) {         /* ASSOC_SAME: nothing changes */
+        if (given != NULL ? found == given : found->value == value) { /* ASSOC_SAME */
             *status = CTXS_OK;
             return true;
         }
     }
-    void *memory = ctxs_alloc(map->heap, sizeof(ctxs_leaf), leaf_kind(value));
-    if (memory == NULL) {
-        *status = CTXS_ENOMEM;
-        return true;
+    ctxs_leaf *leaf;
+    if (given != NULL) {
+        leaf = given;
+        leaf_retain(leaf);
+    } else {
+        void *memory = ctxs_alloc(map->heap, sizeof(ctxs_leaf), leaf_kind(value));
+        if (memory == NULL) {
+            *status = CTXS_ENOMEM;
+            return true;
+        }
+        leaf = leaf_init(map->heap, memory, key, value);
     }
-    ctxs_leaf *leaf = leaf_init(map->heap, memory, key, value);
     if (insert) {
         /* A plain loop: at most 31 pointers, and a memmove call costs more. */
         for (unsigned j = slots; j > i; j--) at->slots[j] = at->slots[j - 1];
@@ -786,9 +796,14 @@ int ctxs_map_assoc_leaf(ctxs_map *map, const ctxs_leaf *leaf, ctxs_map **out) {
 }
 
 int ctxs_map_assoc_leaf_exclusive(ctxs_map *map, ctxs_leaf *leaf, ctxs_displaced *displaced) {
+    int status;
+    if (put_in_place(map, leaf->key, leaf->value, leaf, displaced, &status)) {
+        if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc of a leaf in place");
+        return status;
+    }
     edit e;
     edit_init(&e, map, leaf->key, true, displaced);
-    int status = assoc(&e, leaf->value, leaf);
+    status = assoc(&e, leaf->value, leaf);
     if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc of a leaf");
     return status;
 }
@@ -800,7 +815,7 @@ int ctxs_map_assoc(ctxs_map *map, uint64_t key, void *value, ctxs_map **out) {
 
 int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced) {
     int status;
-    if (put_in_place(map, key, value, displaced, &status)) {
+    if (put_in_place(map, key, value, NULL, displaced, &status)) {
         if (status == CTXS_OK) (void)CTXS_CHECKED(map, "exclusive assoc in place");
         return status;
     }

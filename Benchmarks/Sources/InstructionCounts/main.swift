@@ -108,6 +108,17 @@ let operations: [String: (Int) -> Void] = [
     "request-writes": { iterations in
         for _ in 0..<iterations { TaskContext.run(inheriting: .copy) { Request.writeValues() } }
     },
+    // The same scope and writes, then a snapshot of it (`TaskContext.current`),
+    // which moves the pending writes into a map, as the first log line's
+    // metadata or a first `.chain` child does.
+    "request-snapshot": { iterations in
+        for _ in 0..<iterations {
+            TaskContext.run(inheriting: .copy) {
+                Request.writeValues()
+                blackHole(TaskContext.current)
+            }
+        }
+    },
     // The first write after a fork: a copy scope over 8 keys and one set.
     "first-write": { iterations in
         let fresh = ContextKey<Payload>("fresh")
