@@ -142,7 +142,9 @@ typedef struct ctxs_displaced {
 int ctxs_map_assoc_exclusive(ctxs_map *map, uint64_t key, void *value, ctxs_displaced *displaced);
 
 /* ctxs_map_assoc_exclusive of an existing leaf (shared, no value callback):
- * `map` is one only the caller holds. Returns as ctxs_map_assoc_exclusive. */
+ * `map` is one only the caller holds. The map takes a reference to `leaf`
+ * (its count; options.retain does not run), and the caller keeps its own.
+ * Returns as ctxs_map_assoc_exclusive. */
 int ctxs_map_assoc_leaf_exclusive(ctxs_map *map, ctxs_leaf *leaf, ctxs_displaced *displaced);
 int ctxs_map_without_exclusive(ctxs_map *map, uint64_t key, ctxs_displaced *displaced);
 

@@ -158,7 +158,7 @@ extension TaskContext {
         var held: OpaquePointer?
         guard ctxs_slot_read_begin(slot, id, &raw, &held) == 1, let raw else { return nil }
         defer { ctxs_slot_read_end_inline(held) }
-        return _anyValueOrNil(raw)
+        return _optionalAnyValue(raw)
     }
 
     /// The value under `name` if it is a `Value`, else nil: a read by name

@@ -42,21 +42,26 @@ extension TaskContext {
         let map = _snapshot(slot)
         // The chain is walked unretained, since `map` holds it (callgrind,
         // a log line's provider call that finds its metadata: 425 -> 378
-        // instructions).
-        var entry = map.derived.map(Unmanaged.passUnretained)
+        // instructions); `map` is kept alive for the walk explicitly, as the
+        // slot's memo may be dropped meanwhile by another task's write.
         var kept = 0
-        while let current = entry {
-            let hit: Value? = current._withUnsafeGuaranteedRef { derived in
-                // A class-pointer compare, not `as?` (a runtime call).
-                guard derived.owner === owner,
-                    ObjectIdentifier(type(of: derived.value)) == ObjectIdentifier(Value.self)
-                else { return nil }
-                return unsafeDowncast(derived.value, to: Value.self)
+        let hit: Value? = withExtendedLifetime(map) {
+            var entry = map.derived.map(Unmanaged.passUnretained)
+            while let current = entry {
+                let hit: Value? = current._withUnsafeGuaranteedRef { derived in
+                    // A class-pointer compare, not `as?` (a runtime call).
+                    guard derived.owner === owner,
+                        ObjectIdentifier(type(of: derived.value)) == ObjectIdentifier(Value.self)
+                    else { return nil }
+                    return unsafeDowncast(derived.value, to: Value.self)
+                }
+                if let hit { return hit }
+                entry = current._withUnsafeGuaranteedRef { $0.next.map(Unmanaged.passUnretained) }
+                kept += 1
             }
-            if let hit { return hit }
-            entry = current._withUnsafeGuaranteedRef { $0.next.map(Unmanaged.passUnretained) }
-            kept += 1
+            return nil
         }
+        if let hit { return hit }
         let value = derive(TaskContext(_map: map))
         // The richer map replaces the memo only if the memo is still `map`:
         // a write since, or another task sharing the scope that got there

@@ -275,7 +275,7 @@ func _anyValue(_ raw: UnsafeMutableRawPointer) -> any Sendable {
 /// 1.16 times the typed read, where that read returned as
 /// `(any Sendable)?` is 1.14 to 1.17).
 @inlinable @inline(__always)
-func _anyValueOrNil(_ raw: UnsafeMutableRawPointer) -> (any Sendable)? {
+func _optionalAnyValue(_ raw: UnsafeMutableRawPointer) -> (any Sendable)? {
     let bits = UInt(bitPattern: raw)
     if bits & _Stored.tagMask != 0 || ctxs_swift_box_class_get() == nil { return _anyValue(raw) }
     let object = Unmanaged<AnyObject>.fromOpaque(raw)
@@ -353,18 +353,30 @@ func _superclassWord(_ type: AnyClass) -> UnsafeRawPointer? {
 }
 
 /// Whether `_box` may read a class's superclass from its metadata's second
-/// word, and `_anyValueOrNil` write a class instance's existential itself.
+/// word, and `_optionalAnyValue` write a class instance's existential itself.
 /// The word must hold `_AnyBox` for boxes of any value, and the runtime's
 /// answer for other classes (a root class, a subclass), so that no class
 /// but a box's can pass for one. An existential written by
 /// `_writeExistential` must be, word for word, the one Swift makes of an
 /// instance (as an `Any` and as a `(any Sendable)?`), and must cast back to
-/// the instance's own class and its superclass.
+/// the instance's own class and its superclass. One published pointer says
+/// both (`ctxs_swift_box_class`): where either check fails, neither fast
+/// path is taken.
 func _checkClassLayout() -> Bool {
     _checkSuperclassWord() && _checkExistentialLayout()
 }
 
 func _checkExistentialLayout() -> Bool {
+    #if canImport(ObjectiveC)
+        // An Objective-C instance's existential holds a wrapper's metadata,
+        // not its class object: `_writeExistential` is for Swift classes.
+        return false
+    #else
+        return _checkSwiftExistentialLayout()
+    #endif
+}
+
+func _checkSwiftExistentialLayout() -> Bool {
     final class Root: Sendable {}
     class Base: @unchecked Sendable {}  // Safe: no state.
     final class Derived: Base, @unchecked Sendable {}  // Safe: no state.
@@ -385,13 +397,16 @@ func _checkExistentialLayout() -> Bool {
     }
     let root = Root()
     let made: (any Sendable)? = root
-    let derived = Derived()
+    // The words first: an existential of another layout must not be used,
+    // not even destroyed.
+    guard words(made) == [UInt(bitPattern: ObjectIdentifier(root)), UInt(bitPattern: ObjectIdentifier(Root.self))],
+        words(written(root)) == words(made), words(root as Any) == words(made)
+    else { return false }
     // Swift may record a subclass instance's static type, where this writes
     // its dynamic one: either reads back the same.
+    let derived = Derived()
     let viaBase = written(derived as Base)
-    return words(made) == [UInt(bitPattern: ObjectIdentifier(root)), UInt(bitPattern: ObjectIdentifier(Root.self))]
-        && words(written(root)) == words(made) && words(root as Any) == words(made)
-        && (written(root) as? Root) === root && (viaBase as? Derived) === derived && (viaBase as? Base) === derived
+    return (written(root) as? Root) === root && (viaBase as? Derived) === derived && (viaBase as? Base) === derived
         && viaBase.map { type(of: $0) } == Derived.self
 }
 

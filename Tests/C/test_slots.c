@@ -480,13 +480,55 @@ void test_slot_contended_read(harness *h) {
 /* Pending writes (slot.c): a plain slot keeps its first new keys out of its
  * map. They read, copy, chain, snapshot and release like any entry, and a
  * value they give up is released at once. */
+/* Fills a fresh slot's pending entries with keys[k] -> moved[k], then
+ * makes each allocation of its snapshot (the move into a map) fail in
+ * turn: the slot reads as before, and holds as many values, until one
+ * succeeds; then the snapshot holds them all, and a later write of a key
+ * replaces it in the slot's map only. */
+static void check_snapshot_failures(harness *h, const uint64_t keys[CTXS_SLOT_PENDING],
+                                    tracker *moved[CTXS_SLOT_PENDING]) {
+    ctxs_store *s = h->store;
+    ctxs_slot *fresh = ctxs_slot_create(s, NULL, NULL);
+    REQUIRE(fresh != NULL);
+    for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++)
+        CHECK_EQ(ctxs_slot_assoc(fresh, keys[k], moved[k]), CTXS_OK);
+    ctxs_map *snap = NULL;
+    size_t live = stats_of(s).live_values;
+    uint64_t point = 1;
+    for (; point < 64; point++) {
+        ctxs_store_fail_allocation(s, point);
+        int status = ctxs_slot_snapshot(fresh, &snap);
+        ctxs_store_fail_allocation(s, 0);
+        if (status == CTXS_OK) break;
+        CHECK_EQ(status, CTXS_ENOMEM);
+        CHECK_EQ(stats_of(s).live_values, live);
+        for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) {
+            CHECK(slot_holds(h, fresh, keys[k], moved[k]));
+        }
+    }
+    CHECKF(point > CTXS_SLOT_PENDING, "the move failed at only %llu points", ull(point - 1));
+    CHECK_EQ(stats_of(s).live_values, live);
+    CHECK_EQ(ctxs_map_count(snap), CTXS_SLOT_PENDING);
+    CHECK_EQ(ctxs_map_check(snap), 1);
+    void *got = NULL;
+    for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) {
+        CHECK(ctxs_map_find(snap, keys[k], &got) == 1 && got == moved[k]); /* borrowed */
+    }
+    /* Moved into the map: the slot reads it there, and a later write of
+     * the key replaces it in the map (the snapshot keeps its own). */
+    CHECK_EQ(ctxs_slot_assoc(fresh, keys[0], moved[2]), CTXS_OK);
+    CHECK(ctxs_map_find(snap, keys[0], &got) == 1 && got == moved[0]);
+    CHECK(slot_holds(h, fresh, keys[0], moved[2]));
+    ctxs_map_release(snap);
+    ctxs_slot_release(fresh);
+}
+
 void test_slot_pending(harness *h) {
     ctxs_store *s = h->store;
     tracker *a = tv_new(h, 1), *b = tv_new(h, 2), *c = tv_new(h, 3), *d = tv_new(h, 4),
             *e = tv_new(h, 5);
     ctxs_slot *slot = ctxs_slot_create(s, NULL, NULL);
     REQUIRE(slot != NULL);
-    void *got = NULL;
 
     /* The first new keys allocate nothing, read back, and are live values. */
     size_t values = stats_of(s).live_values;
@@ -530,40 +572,16 @@ void test_slot_pending(harness *h) {
     CHECK(slot_holds(h, child, 3, a));
     ctxs_slot_release(child);
 
-    /* A snapshot that cannot allocate changes nothing. */
-    ctxs_slot *fresh = ctxs_slot_create(s, NULL, NULL);
-    REQUIRE(fresh != NULL);
+    /* A snapshot that cannot allocate changes nothing: with keys whose
+     * level-0 fragments differ (the move inserts them in place into the
+     * root the first one makes), and with a key whose fragment the first
+     * key holds (7 + 32: that insert takes the general edit, which
+     * allocates after the in-place ones). */
     tracker *moved[CTXS_SLOT_PENDING] = {b, c, d, e};
-    for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++)
-        CHECK_EQ(ctxs_slot_assoc(fresh, 7 + k, moved[k]), CTXS_OK);
-    ctxs_map *snap = NULL;
-    /* Each allocation of the move fails in turn: the slot reads as before,
-     * and holds as many values, until one succeeds. */
-    size_t live = stats_of(s).live_values;
-    uint64_t point = 1;
-    for (; point < 64; point++) {
-        ctxs_store_fail_allocation(s, point);
-        int status = ctxs_slot_snapshot(fresh, &snap);
-        ctxs_store_fail_allocation(s, 0);
-        if (status == CTXS_OK) break;
-        CHECK_EQ(status, CTXS_ENOMEM);
-        CHECK_EQ(stats_of(s).live_values, live);
-        for (uint64_t k = 0; k < CTXS_SLOT_PENDING; k++) {
-            CHECK(slot_holds(h, fresh, 7 + k, moved[k]));
-        }
-    }
-    CHECKF(point > CTXS_SLOT_PENDING, "the move failed at only %llu points", ull(point - 1));
-    CHECK_EQ(stats_of(s).live_values, live);
-    CHECK_EQ(ctxs_map_count(snap), CTXS_SLOT_PENDING);
-    CHECK_EQ(ctxs_map_check(snap), 1);
-    CHECK(ctxs_map_find(snap, 7, &got) == 1 && got == b); /* borrowed */
-    /* Moved into the map: the slot reads it there, and a later write of
-     * the key replaces it in the map (the snapshot keeps its own). */
-    CHECK_EQ(ctxs_slot_assoc(fresh, 7, d), CTXS_OK);
-    CHECK(ctxs_map_find(snap, 7, &got) == 1 && got == b); /* borrowed */
-    CHECK(slot_holds(h, fresh, 7, d));
-    ctxs_map_release(snap);
-    ctxs_slot_release(fresh);
+    static const uint64_t apart[CTXS_SLOT_PENDING] = {7, 8, 9, 10};
+    static const uint64_t sharing[CTXS_SLOT_PENDING] = {7, 8, 7 + 32, 9};
+    check_snapshot_failures(h, apart, moved);
+    check_snapshot_failures(h, sharing, moved);
 
     ctxs_slot_release(copy);
     ctxs_slot_release(slot);

@@ -109,7 +109,7 @@ extension ContextStoreTests {
 
         @Test func aReadByNameHandsOutAReferenceOfItsOwnToAClassInstance() throws {
             // `get(_:)` writes a class instance's existential itself
-            // (`_anyValueOrNil`): with the instance's dynamic type, and a
+            // (`_optionalAnyValue`): with the instance's dynamic type, and a
             // reference that the caller owns, neither leaked nor taken
             // from the store's.
             let counter = DeinitCounter()

@@ -232,6 +232,8 @@ static inline void ctxs_swift_bind_push(const void *key, void *value, const void
 }
 
 static inline void ctxs_swift_bind_pop(void) { swift_task_localValuePop(); }
+#elif defined(__swift__)
+#error "ContextStore's Swift layer needs clang's swiftcall attribute to bind its scopes"
 #endif
 
 /* The store the Swift layer uses, published once by its initialiser for the
