@@ -48,14 +48,14 @@ extension TaskContext {
         let hit: Value? = withExtendedLifetime(map) {
             var entry = map.derived.map(Unmanaged.passUnretained)
             while let current = entry {
-                let hit: Value? = current._withUnsafeGuaranteedRef { derived in
+                let match: Value? = current._withUnsafeGuaranteedRef { derived in
                     // A class-pointer compare, not `as?` (a runtime call).
                     guard derived.owner === owner,
                         ObjectIdentifier(type(of: derived.value)) == ObjectIdentifier(Value.self)
                     else { return nil }
                     return unsafeDowncast(derived.value, to: Value.self)
                 }
-                if let hit { return hit }
+                if let match { return match }
                 entry = current._withUnsafeGuaranteedRef { $0.next.map(Unmanaged.passUnretained) }
                 kept += 1
             }

@@ -277,9 +277,9 @@ func _anyValue(_ raw: UnsafeMutableRawPointer) -> any Sendable {
 @inlinable @inline(__always)
 func _optionalAnyValue(_ raw: UnsafeMutableRawPointer) -> (any Sendable)? {
     let bits = UInt(bitPattern: raw)
-    if bits & _Stored.tagMask != 0 || ctxs_swift_box_class_get() == nil { return _anyValue(raw) }
+    guard bits & _Stored.tagMask == 0, let boxClass = ctxs_swift_box_class_get() else { return _anyValue(raw) }
     let object = Unmanaged<AnyObject>.fromOpaque(raw)
-    if let box = object._withUnsafeGuaranteedRef({ _box($0) }) { return box.anyValue }
+    if let box = object._withUnsafeGuaranteedRef({ _box($0, boxClass: boxClass) }) { return box.anyValue }
     var value: (any Sendable)? = nil
     withUnsafeMutableBytes(of: &value) { _writeExistential(of: object.retain(), to: $0) }
     return value
@@ -330,8 +330,14 @@ func _anyObjectValue(_ object: AnyObject) -> any Sendable {
 /// (`get-name`), 372 -> 346 instructions.
 @inlinable @inline(__always)
 func _box(_ object: AnyObject) -> _AnyBox? {
+    _box(object, boxClass: ctxs_swift_box_class_get())
+}
+
+/// `_box`, given the published `ctxs_swift_box_class` (read once by a
+/// caller that also needs it).
+@inlinable @inline(__always)
+func _box(_ object: AnyObject, boxClass: UnsafeRawPointer?) -> _AnyBox? {
     let type: AnyClass = type(of: object)
-    let boxClass = ctxs_swift_box_class_get()
     let isBox = boxClass != nil ? _superclassWord(type) == boxClass : _isBoxClass(type)
     return isBox ? unsafeDowncast(object, to: _AnyBox.self) : nil
 }
