@@ -9,9 +9,12 @@
  * still walks one never touches freed memory; they add up to less than the
  * live table, since each is half the size of the next.
  *
- * Ids are mix64(counter) for counter = 1, 2, ...: distinct, never 0,
- * and well spread, so the trie uses them as its hash (see hamt.c). The
- * inverse mix turns an id back into its counter to find its name.
+ * Ids are id_of_counter(counter) for counter = 1, 2, ...: the counter's
+ * low 5 bits as they are, the bits above through a bijection. So ids are
+ * distinct and never 0 (a counter with low bits 0 is at least 32, and the
+ * bijection keeps 0 only for 0), and the trie uses them as its hash (see
+ * hamt.c, "Hashing", for why the low bits stay plain). counter_of_id turns
+ * an id back into its counter to find its name.
  *
  * Names live as long as the store: an interned name cannot be removed, like
  * the interned strings of most language runtimes. The number of names is the
@@ -32,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A bijective 64-bit mix (the SplitMix64 finaliser) and its inverse. */
+/* A bijective 64-bit mix (the SplitMix64 finaliser), for the name hash. */
 static inline uint64_t mix64(uint64_t x) {
     x ^= x >> 30;
     x *= UINT64_C(0xbf58476d1ce4e5b9);
@@ -42,22 +45,33 @@ static inline uint64_t mix64(uint64_t x) {
     return x;
 }
 
-static uint64_t unshift_xor(uint64_t y, unsigned s) {
-    uint64_t x = y;
-    for (unsigned done = s; done < 64; done += s) x = y ^ (x >> s);
-    return x;
+/* A bijection on 59-bit values (a multiply-xorshift mix, each step
+ * invertible modulo 2^59) and its inverse. */
+#define SPREAD_MASK ((UINT64_C(1) << 59) - 1)
+
+static uint64_t spread59(uint64_t y) {
+    y = (y * UINT64_C(0x758476d1ce4e5b9)) & SPREAD_MASK;
+    y ^= y >> 29;
+    y = (y * UINT64_C(0x4d049bb133111eb)) & SPREAD_MASK;
+    y ^= y >> 32;
+    return y;
 }
 
-/* The multipliers are the inverses of mix64's modulo 2^64 (each product
- * is 1; test_interning round-trips every id through its name). */
-static uint64_t unmix64(uint64_t x) {
-    x = unshift_xor(x, 31);
-    x *= UINT64_C(0x319642b2d24d8ec3);
-    x = unshift_xor(x, 27);
-    x *= UINT64_C(0x96de1b173f119089);
-    x = unshift_xor(x, 30);
-    return x;
+static uint64_t unspread59(uint64_t y) {
+    y ^= y >> 32;
+    y = (y * UINT64_C(0x19642b2d24d8ec3)) & SPREAD_MASK;
+    y ^= (y >> 29) ^ (y >> 58);
+    y = (y * UINT64_C(0x6de1b173f119089)) & SPREAD_MASK;
+    return y;
 }
+
+/* A counter's id, and back: the counter's low 5 bits (the trie's root
+ * fragment) as they are, the rest spread (see hamt.c, "Hashing"). */
+static inline uint64_t id_of_counter(uint64_t counter) {
+    return (spread59(counter >> 5) << 5) | (counter & 31);
+}
+
+static inline uint64_t counter_of_id(uint64_t id) { return (unspread59(id >> 5) << 5) | (id & 31); }
 
 /* A seeded hash over 8-byte words; the seed keeps hostile names (from
  * headers, say) from being chosen to collide. */
@@ -223,7 +237,7 @@ int ctxs_interner_intern(ctxs_interner *in, const void *bytes, size_t length, ui
     }
     name = ctxs_malloc(heap, sizeof *name + length);
     if (name == NULL) goto fail;
-    name->id = mix64(count + 1);
+    name->id = id_of_counter(count + 1);
     name->hash = hash;
     name->length = length;
     if (length > 0) memcpy(name->bytes, bytes, length);
@@ -261,7 +275,7 @@ fail:
 
 /* The name interned as `id`, or NULL if no name was. */
 static const ctxs_name *name_of(ctxs_interner *in, uint64_t id) {
-    uint64_t counter = unmix64(id);
+    uint64_t counter = counter_of_id(id);
     size_t count = atomic_load_explicit(&in->count, memory_order_acquire);
     if (counter == 0 || counter > count) return NULL;
     ctxs_name_index *index = atomic_load_explicit(&in->index, memory_order_acquire);

@@ -115,8 +115,51 @@ void test_interning(harness *h) {
         for (int i = 0; i < 16; i++)
             CHECKF(high[i] > N / 16 * 8 / 10 && high[i] < N / 16 * 12 / 10,
                    "ids are not spread: %zu of %d have high bits %d", high[i], N, i);
+        /* The root fragment (bits 0-4) counts names: any 32 interned one
+         * after another take the 32 fragments, one each (hamt.c,
+         * "Hashing"). */
+        bool apart = true;
+        for (int i = 0; i + 32 <= N && apart; i++) {
+            uint32_t seen = 0;
+            for (int j = i; j < i + 32; j++) seen |= UINT32_C(1) << (ids[j] & 31);
+            apart = CHECKF(seen == UINT32_MAX, "ids %d..%d share a root fragment", i, i + 31);
+        }
+        /* Below the root the bits are spread: the ids under one root
+         * fragment part evenly at level 1 (bits 5-9). */
+        size_t level1[32] = {0}, under = 0;
+        for (int i = 0; i < N; i++) {
+            if ((ids[i] & 31) != 5) continue;
+            level1[(ids[i] >> 5) & 31]++;
+            under++;
+        }
+        for (int i = 0; i < 32; i++)
+            CHECKF(level1[i] > under / 32 / 2 && level1[i] < under / 32 * 3 / 2,
+                   "level 1 is not spread: %zu of %zu have fragment %d", level1[i], under, i);
         free(sorted);
         free(ids);
+    }
+
+    /* So a map of keys interned together is one node: every read of it
+     * walks one level, whichever key it reads. */
+    {
+        enum { K = 32 };
+        uint64_t keys[K];
+        tracker *t[K];
+        void *values[K];
+        char name[32];
+        for (int i = 0; i < K; i++) {
+            int length = snprintf(name, sizeof name, "together.%d", i);
+            REQUIRE(ctxs_intern(s, name, (size_t)length, &keys[i]) == CTXS_OK);
+            values[i] = t[i] = tv_new(h, keys[i]);
+        }
+        for (size_t n = 1; n <= K; n *= 2) {
+            ctxs_map *m = map_of(h, keys, values, n);
+            CHECKF(ctxs_map_node_count(m) == 1 && ctxs_map_depth(m) == 0,
+                   "a map of %zu keys interned together has %zu nodes, depth %d", n,
+                   ctxs_map_node_count(m), ctxs_map_depth(m));
+            ctxs_map_release(m);
+        }
+        for (int i = 0; i < K; i++) tv_drop(t[i]);
     }
 }
 

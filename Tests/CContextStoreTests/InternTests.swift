@@ -3,7 +3,8 @@ import CContextStoreSPI
 import ContextStoreTestSupport
 import Testing
 
-/// Key interning: names (any bytes) to stable, well-spread 64-bit ids.
+/// Key interning: names (any bytes) to stable 64-bit ids that place names
+/// interned together apart in the trie.
 ///
 /// Owns: what the Swift layer relies on (ids from Swift byte buffers, ids
 /// usable as trie hashes). The C harness (`Tests/C/test_interning.c`, and
@@ -154,13 +155,20 @@ struct InternTests {
         }
     }
 
-    @Test("ids are spread over the trie's first level and work as map keys")
+    @Test("names interned together sit apart in the trie's first level, and ids work as map keys")
     func idsAsKeys() throws {
         try withStore { s in
             var ids: [UInt64] = []
             for i in 0..<1_024 { ids.append(try Self.intern(s, "k\(i)")) }
-            // A counter-based id mixed bijectively fills all 32 root buckets.
-            #expect(Set(ids.map { $0 & 31 }).count == 32)
+            // Any 32 names interned one after another take the 32 root
+            // fragments, one each (hamt.c, "Hashing").
+            for start in stride(from: 0, through: ids.count - 32, by: 1) {
+                #expect(Set(ids[start..<start + 32].map { $0 & 31 }).count == 32)
+            }
+            // So a map of 8 of them is one node.
+            let eight = try s.map(ids[100..<108].map { ($0, s.value()) })
+            #expect(ctxs_map_node_count(eight) == 1)
+            ctxs_map_release(eight)
             let value = s.value()
             let m = try s.map(ids.map { ($0, value) })
             #expect(ctxs_map_count(m) == ids.count)

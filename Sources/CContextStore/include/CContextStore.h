@@ -200,8 +200,10 @@ void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out);
 /* Interns the name `bytes[0..length)` (any bytes, NUL allowed, length 0
  * allowed; bytes may be NULL when length is 0) and stores its id in *id.
  * The same name always gives the same id for the life of the store; distinct
- * names give distinct ids. Ids are a bijective mix of a counter, so they are
- * well spread and usable directly as trie hashes.
+ * names give distinct ids, never 0. The trie uses ids directly as hashes:
+ * their low 5 bits count the names interned so far, so any 32 names
+ * interned one after another sit apart in a map's first level, and the
+ * bits above are spread (hamt.c, "Hashing").
  * Returns CTXS_OK, or CTXS_ENOMEM (nothing interned, *id untouched). */
 int ctxs_intern(ctxs_store *store, const void *_Nullable bytes, size_t length, uint64_t *id);
 
