@@ -46,7 +46,10 @@ static inline uint64_t mix64(uint64_t x) {
 }
 
 /* A bijection on 59-bit values (a multiply-xorshift mix, each step
- * invertible modulo 2^59) and its inverse. */
+ * invertible modulo 2^59) and its inverse: the bits of an id above the
+ * trie's root fragment. */
+_Static_assert(CTXS_TRIE_BITS == 5, "ids keep 5 plain bits and spread 59");
+#define ROOT_MASK ((UINT64_C(1) << CTXS_TRIE_BITS) - 1)
 #define SPREAD_MASK ((UINT64_C(1) << 59) - 1)
 
 static uint64_t spread59(uint64_t y) {
@@ -68,10 +71,12 @@ static uint64_t unspread59(uint64_t y) {
 /* A counter's id, and back: the counter's low 5 bits (the trie's root
  * fragment) as they are, the rest spread (see hamt.c, "Hashing"). */
 static inline uint64_t id_of_counter(uint64_t counter) {
-    return (spread59(counter >> 5) << 5) | (counter & 31);
+    return (spread59(counter >> CTXS_TRIE_BITS) << CTXS_TRIE_BITS) | (counter & ROOT_MASK);
 }
 
-static inline uint64_t counter_of_id(uint64_t id) { return (unspread59(id >> 5) << 5) | (id & 31); }
+static inline uint64_t counter_of_id(uint64_t id) {
+    return (unspread59(id >> CTXS_TRIE_BITS) << CTXS_TRIE_BITS) | (id & ROOT_MASK);
+}
 
 /* A seeded hash over 8-byte words; the seed keeps hostile names (from
  * headers, say) from being chosen to collide. */

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 typedef struct ctxs_name {
-    uint64_t id;           /* immutable: mix64(counter) (intern.c) */
+    uint64_t id;           /* immutable: id_of_counter(counter) (intern.c) */
     uint64_t hash;         /* immutable: the seeded hash of bytes */
     size_t length;         /* immutable */
     unsigned char bytes[]; /* immutable */

@@ -95,6 +95,19 @@ let operations: [String: (Int) -> Void] = [
             for _ in 0..<iterations { logger.info("request received") }
         }
     },
+    // A request's first log line: its scope, its four writes, then one line
+    // through the provider, which makes the metadata for this version of
+    // the context (less `request-writes` and `log-provider`: what making
+    // it costs, with its teardown at the scope's end).
+    "log-first-line": { iterations in
+        let logger = Request.providerLogger
+        for _ in 0..<iterations {
+            TaskContext.run(inheriting: .copy) {
+                Request.writeValues()
+                logger.info("request received")
+            }
+        }
+    },
     // The same line through swift-log's task-local logger, its 4 values
     // merged by `withLogger(mergingMetadata:)`.
     "log-tasklocal": { iterations in

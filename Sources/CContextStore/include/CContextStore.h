@@ -200,10 +200,11 @@ void ctxs_store_statistics(ctxs_store *store, ctxs_statistics *out);
 /* Interns the name `bytes[0..length)` (any bytes, NUL allowed, length 0
  * allowed; bytes may be NULL when length is 0) and stores its id in *id.
  * The same name always gives the same id for the life of the store; distinct
- * names give distinct ids, never 0. The trie uses ids directly as hashes:
- * their low 5 bits count the names interned so far, so any 32 names
- * interned one after another sit apart in a map's first level, and the
- * bits above are spread (hamt.c, "Hashing").
+ * names give distinct ids, never 0. The trie uses ids directly as hashes,
+ * and any 32 names interned one after another sit apart in a map's first
+ * level (hamt.c, "Hashing"). Ids are small for the first names, so a C
+ * caller that puts keys of its own in a map must not mix them with
+ * interned ids (two equal keys are one entry).
  * Returns CTXS_OK, or CTXS_ENOMEM (nothing interned, *id untouched). */
 int ctxs_intern(ctxs_store *store, const void *_Nullable bytes, size_t length, uint64_t *id);
 
