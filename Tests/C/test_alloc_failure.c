@@ -133,7 +133,8 @@ typedef struct slot_fixture {
     harness *h;
     ctxs_map *base; /* the parent's (or plain slot's) initial map */
     bool chained;
-    tracker *own[3]; /* values the chained layer sets */
+    bool pending;    /* plain, with CTXS_SLOT_PENDING new keys pending */
+    tracker *own[3]; /* values the chained layer (or the pending keys) set */
     ctxs_slot *parent, *slot;
     model view; /* the slot's effective contents after setup */
 } slot_fixture;
@@ -144,6 +145,19 @@ static void fixture_setup(slot_fixture *f) {
     f->parent = NULL;
     if (!f->chained) {
         f->slot = ctxs_slot_create(h->store, f->base, NULL);
+        if (f->slot == NULL || !f->pending) return;
+        /* New keys a plain slot keeps out of its map (slot.c): each shares
+         * its root fragment with a key of the base (39 with 7's subtree, 72
+         * with the leaf 8, 101 with 5) but 120, so moving them into a map
+         * takes the general edit as well as the in-place insert. */
+        static const uint64_t pending_keys[CTXS_SLOT_PENDING] = {39, 72, 101, 120};
+        uint64_t a0 = ctxs_store_allocation_count(h->store);
+        for (unsigned k = 0; k < CTXS_SLOT_PENDING; k++) {
+            tracker *value = f->own[k % 3];
+            CHECK_EQ(ctxs_slot_assoc(f->slot, pending_keys[k], value), CTXS_OK);
+            model_set(&f->view, pending_keys[k], value);
+        }
+        CHECKF(ctxs_store_allocation_count(h->store) == a0, "the pending writes allocated");
         return;
     }
     f->parent = ctxs_slot_create(h->store, f->base, NULL);
@@ -173,7 +187,7 @@ static int slot_op(slot_fixture *f, enum slot_op_kind kind, uint64_t key, void *
     }
 }
 
-static const uint64_t slot_probe_keys[] = {0, 2, 3, 4, 5, 25, 33, 100, 101, 999, 1057};
+static const uint64_t slot_probe_keys[] = {0, 2, 3, 4, 5, 25, 33, 39, 72, 100, 101, 120, 999, 1057};
 
 static void fail_slot_op(slot_fixture *f, enum slot_op_kind kind, uint64_t key, void *value,
                          const char *what) {
@@ -380,14 +394,17 @@ void test_alloc_failure(harness *h) {
     }
 
     tracker *own[3] = {tv_new(h, 2000), tv_new(h, 2001), tv_new(h, 2002)};
-    for (int chained = 0; chained < 2; chained++) {
+    for (int mode = 0; mode < 3; mode++) {
         slot_fixture f;
         memset(&f, 0, sizeof f);
         f.h = h;
         f.base = fixture;
-        f.chained = chained;
+        f.chained = mode == 1;
+        f.pending = mode == 2;
         memcpy(f.own, own, sizeof own);
-        const char *prefix = chained ? "chained slot" : "plain slot";
+        const char *prefix = mode == 0   ? "plain slot"
+                             : mode == 1 ? "chained slot"
+                                         : "plain slot, writes pending";
         char what[128];
 #define FAIL_SLOT(kind, key, value, text)                    \
     do {                                                     \
@@ -404,6 +421,8 @@ void test_alloc_failure(harness *h) {
         FAIL_SLOT(SLOT_WITHOUT, 100, NULL, "without of a layer key");
         FAIL_SLOT(SLOT_WITHOUT, 3, NULL, "without of an overridden key");
         FAIL_SLOT(SLOT_WITHOUT, 999, NULL, "without of an absent key");
+        FAIL_SLOT(SLOT_ASSOC, 39, nv, "assoc of 39 (a pending key, with writes pending)");
+        FAIL_SLOT(SLOT_WITHOUT, 72, NULL, "without of 72 (a pending key, with writes pending)");
         FAIL_SLOT(SLOT_SNAPSHOT, 0, NULL, "snapshot");
 #undef FAIL_SLOT
     }
