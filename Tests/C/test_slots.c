@@ -483,7 +483,8 @@ void test_slot_contended_read(harness *h) {
 /* Fills a fresh slot's pending entries with keys[k] -> moved[k] and
  * snapshots it: the snapshot holds them all, and a later write of a key
  * replaces it in the slot's map only. (test_alloc_failure.c makes each
- * allocation of such a snapshot fail in turn.) */
+ * allocation of such snapshots fail in turn, the second set of keys here
+ * among them.) */
 static void check_snapshot_moves(harness *h, const uint64_t keys[CTXS_SLOT_PENDING],
                                  tracker *moved[CTXS_SLOT_PENDING]) {
     ctxs_store *s = h->store;
