@@ -12,30 +12,32 @@
  *
  * Hashing
  * -------
- * Key ids are not hashed here: distinct keys have distinct 64-bit
- * "hashes", and the trie needs no collision nodes. ctxs_intern makes a
- * name's id from its counter (1, 2, 3, ... in the order names are first
- * interned): the counter's low 5 bits, the root fragment, as they are, and
- * the bits above spread by a bijection (intern.c). So any 32 names interned
- * one after another (a request's names, first used together; a program's
- * keys, as it starts) take the 32 root fragments, one each, and a
- * small map of them is one node, which every read walks in one level.
- * (Keys whose counters are equal modulo 32 share a fragment, which costs
- * at most the one level a random hash's collision would.)
- * Below the root, the spread bits keep a large map as balanced as random
- * hashes would.
+ * Key ids are not hashed here: distinct keys have distinct 64-bit "hashes",
+ * and the trie needs no collision nodes. ctxs_intern makes a name's id from
+ * its counter (1, 2, 3, ... in the order names are first interned): the
+ * counter's low 5 bits, the root fragment, as they are, and the bits above
+ * spread by a bijection (intern.c). So any 32 names interned one after
+ * another (a request's names, first used together; a program's keys, as it
+ * starts) take the 32 root fragments, one each, and a small map of them is
+ * one node, which every read walks in one level. (Keys whose counters are
+ * equal modulo 32 share a fragment, which costs at most the one level a
+ * random hash's collision would.) Below the root, the spread bits keep a
+ * large map as balanced as random hashes would.
  *   Ids that mixed all 64 bits put at least two of a map's 8 keys under one
  * root fragment in 61% of maps (1 - 32!/(24! 32^8)). Those took a second
  * level, and reads that met both depths in turn cost as a mispredicted
  * branch would: reads by name of 8 names took 1.19-1.26x a typed read with
  * two or four keys a level down, against 1.11-1.16x with all in the root
  * (temporary Ratios rows; the name-short row went from 1.33-1.39x to
- * 1.16-1.20x with the root fragment plain: see Performance.md). Plain counters throughout fixed
- * that too, but moved other rows the wrong way (a typed read at n = 64: 1.21x -> 1.41-1.74x; at n =
- * 65,536: 1.29x -> 1.46-1.68x), for reasons not pinned down. A C caller choosing its own ids gets a
- * correct map in any case: two distinct keys always differ in some bit, so they part by level 12 at
- * worst. Level L uses bits [5L, 5L + 5) of the key; level 12 uses bits 60..63 (the geometry is
- * CTXS_TRIE_BITS, _FANOUT and _LEVELS, in CContextStore.h).
+ * 1.16-1.20x with the root fragment plain: see Performance.md). Plain
+ * counters throughout fixed that too, but moved other rows the wrong way (a
+ * typed read at n = 64: 1.21x -> 1.41-1.74x; at n = 65,536: 1.29x ->
+ * 1.46-1.68x), for reasons not pinned down.
+ * A C caller choosing its own ids gets a correct map in any case: two
+ * distinct keys always differ in some bit, so they part by level 12 at
+ * worst. Level L uses bits [5L, 5L + 5) of the key; level 12 uses bits
+ * 60..63 (the geometry is CTXS_TRIE_BITS, _FANOUT and _LEVELS, in
+ * CContextStore.h).
  *
  * Layout
  * ------

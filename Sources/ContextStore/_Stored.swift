@@ -378,42 +378,38 @@ func _checkExistentialLayout() -> Bool {
         // not its class object: `_writeExistential` is for Swift classes.
         return false
     #else
-        return _checkSwiftExistentialLayout()
-    #endif
-}
-
-func _checkSwiftExistentialLayout() -> Bool {
-    final class Root: Sendable {}
-    class Base: @unchecked Sendable {}  // Safe: no state.
-    final class Derived: Base, @unchecked Sendable {}  // Safe: no state.
-    guard MemoryLayout<Any>.size == _existentialTypeOffset + MemoryLayout<UnsafeRawPointer>.size,
-        MemoryLayout<(any Sendable)?>.size == MemoryLayout<Any>.size
-    else { return false }
-    func written(_ object: AnyObject) -> (any Sendable)? {
-        var value: (any Sendable)? = nil
-        withUnsafeMutableBytes(of: &value) { _writeExistential(of: Unmanaged.passRetained(object), to: $0) }
-        return value
-    }
-    // The value's word and the type's word (the rest of the buffer is
-    // unused for a class instance).
-    func words<Existential>(_ value: Existential) -> [UInt] {
-        withUnsafeBytes(of: value) {
-            [$0.load(as: UInt.self), $0.load(fromByteOffset: _existentialTypeOffset, as: UInt.self)]
+        final class Root: Sendable {}
+        class Base: @unchecked Sendable {}  // Safe: no state.
+        final class Derived: Base, @unchecked Sendable {}  // Safe: no state.
+        guard MemoryLayout<Any>.size == _existentialTypeOffset + MemoryLayout<UnsafeRawPointer>.size,
+            MemoryLayout<(any Sendable)?>.size == MemoryLayout<Any>.size
+        else { return false }
+        func written(_ object: AnyObject) -> (any Sendable)? {
+            var value: (any Sendable)? = nil
+            withUnsafeMutableBytes(of: &value) { _writeExistential(of: Unmanaged.passRetained(object), to: $0) }
+            return value
         }
-    }
-    let root = Root()
-    let made: (any Sendable)? = root
-    // The words first: an existential of another layout must not be used,
-    // not even destroyed.
-    guard words(made) == [UInt(bitPattern: ObjectIdentifier(root)), UInt(bitPattern: ObjectIdentifier(Root.self))],
-        words(written(root)) == words(made), words(root as Any) == words(made)
-    else { return false }
-    // Swift may record a subclass instance's static type, where this writes
-    // its dynamic one: either reads back the same.
-    let derived = Derived()
-    let viaBase = written(derived as Base)
-    return (written(root) as? Root) === root && (viaBase as? Derived) === derived && (viaBase as? Base) === derived
-        && viaBase.map { type(of: $0) } == Derived.self
+        // The value's word and the type's word (the rest of the buffer is
+        // unused for a class instance).
+        func words<Existential>(_ value: Existential) -> [UInt] {
+            withUnsafeBytes(of: value) {
+                [$0.load(as: UInt.self), $0.load(fromByteOffset: _existentialTypeOffset, as: UInt.self)]
+            }
+        }
+        let root = Root()
+        let made: (any Sendable)? = root
+        // The words first: an existential of another layout must not be used,
+        // not even destroyed.
+        guard words(made) == [UInt(bitPattern: ObjectIdentifier(root)), UInt(bitPattern: ObjectIdentifier(Root.self))],
+            words(written(root)) == words(made), words(root as Any) == words(made)
+        else { return false }
+        // Swift may record a subclass instance's static type, where this writes
+        // its dynamic one: either reads back the same.
+        let derived = Derived()
+        let viaBase = written(derived as Base)
+        return (written(root) as? Root) === root && (viaBase as? Derived) === derived && (viaBase as? Base) === derived
+            && viaBase.map { type(of: $0) } == Derived.self
+    #endif
 }
 
 func _checkSuperclassWord() -> Bool {
